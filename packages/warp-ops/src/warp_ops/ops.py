@@ -1,0 +1,219 @@
+"""Public warping ops: validation, implementation dispatch and the custom VJPs.
+
+`implementation="pallas"` and `"auto"` stage out every backend with
+`jax.lax.platform_dependent`, so one jitted function lowers to the Mosaic TPU kernels when
+compiled or exported for TPU, to the GPU kernels for CUDA, and to the default branch
+elsewhere: the XLA shifted sum for "auto", the TPU kernels run by the Pallas interpreter for
+"pallas". With "auto" or "pallas", `interpret=True` runs the TPU kernels in the interpreter
+on any platform (CPU testing); "xla" ignores it.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+
+from warp_ops import pallas_gpu, pallas_tpu, reference, validation
+
+IMPLEMENTATIONS = ("auto", "xla", "pallas")
+
+
+def _check_implementation(implementation: str, interpret: bool) -> None:
+    if implementation not in IMPLEMENTATIONS:
+        raise ValueError(f"implementation must be one of {IMPLEMENTATIONS}, got {implementation!r}")
+    if not isinstance(interpret, bool):
+        raise TypeError(f"interpret must be a bool, got {interpret=!r}")
+
+
+def _tpu_friendly(h: jax.Array) -> bool:
+    """The TPU kernels rotate W on sublanes: W must fill whole (8-row) sublane tiles."""
+    return h.shape[2] % 8 == 0
+
+
+def _dispatch(mode: str, h, args, *, tpu, gpu, xla):
+    """Runs `tpu`, `gpu` or `xla` on `args`; `tpu` and `gpu` take an `interpret` keyword."""
+    if mode == "interpret":
+        return tpu(*args, interpret=True)
+    tpu_branch = functools.partial(tpu, interpret=False) if _tpu_friendly(h) else xla
+    if mode == "auto":
+        default = xla
+    else:  # "pallas" off TPU/GPU: interpret the TPU kernels rather than silently using XLA.
+        default = functools.partial(tpu, interpret=True)
+    return jax.lax.platform_dependent(
+        *args, tpu=tpu_branch, cuda=functools.partial(gpu, interpret=False), default=default
+    )
+
+
+# ----------------------------------------------------------------------------- pixelwise
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def _pixelwise(h, weights, kernel_size: int, mode: str):
+    return _pixelwise_fwd(h, weights, kernel_size, mode)[0]
+
+
+def _pixelwise_fwd(h, weights, kernel_size: int, mode: str):
+    out = _dispatch(
+        mode,
+        h,
+        (h, weights),
+        tpu=functools.partial(pallas_tpu.warp_fwd, kernel_size=kernel_size),
+        gpu=functools.partial(pallas_gpu.warp_fwd, kernel_size=kernel_size),
+        xla=reference.pixelwise_warp_reference,
+    )
+    return out, (h, weights)
+
+
+def _pixelwise_bwd(kernel_size: int, mode: str, res, g):
+    h, weights = res
+
+    def xla(h, g, weights):
+        return jax.vjp(reference.pixelwise_warp_reference, h, weights)[1](g)
+
+    def tpu(h, g, weights, *, interpret):
+        return pallas_tpu.warp_bwd(h, g, weights, kernel_size=kernel_size, interpret=interpret)
+
+    def gpu(h, g, weights, *, interpret):
+        return pallas_gpu.warp_bwd(h, g, weights, kernel_size=kernel_size, interpret=interpret)
+
+    dh, dweights = _dispatch(mode, h, (h, g, weights), tpu=tpu, gpu=gpu, xla=xla)
+    return dh, dweights
+
+
+_pixelwise.defvjp(_pixelwise_fwd, _pixelwise_bwd)
+
+
+def pixelwise_warp(
+    h: jax.Array,
+    weights: jax.Array,
+    *,
+    implementation: str = "auto",
+    interpret: bool = False,
+) -> jax.Array:
+    """Pixelwise kernel-based warping (Eq. 11), zero padding.
+
+    out[b, i, j, c] = sum_{m,n} W[b, i, j, m*k + n] * h[b, i + m - (k-1)/2, j + n - (k-1)/2, c]
+
+    Args:
+      h: [B, H, W, C] float32 or bfloat16 features.
+      weights: [B, H, W, k*k] per-pixel kernels, k odd (float32 or bfloat16).
+      implementation: "xla" (fused shifted sum, autodiff gradients), "pallas" (Pallas kernels
+        with Pallas backward kernels, chosen for the platform at lowering time), or "auto"
+        (Pallas on TPU and GPU, XLA elsewhere).
+      interpret: with "auto" or "pallas", run the Pallas TPU kernels through the Pallas
+        interpreter on any platform (CPU testing).
+
+    Returns:
+      [B, H, W, C] in h.dtype, accumulated in float32.
+    """
+    kernel_size = validation.check_pixelwise(h, weights)
+    _check_implementation(implementation, interpret)
+    if implementation == "xla":
+        return reference.pixelwise_warp_reference(h, weights)
+    mode = "interpret" if interpret else implementation
+    return _pixelwise(h, weights, kernel_size, mode)
+
+
+# ----------------------------------------------------------------------------- factorized
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4))
+def _factorized(h, kernels, selection, kernel_size: int, mode: str):
+    return _factorized_fwd(h, kernels, selection, kernel_size, mode)[0]
+
+
+def _factorized_fwd(h, kernels, selection, kernel_size: int, mode: str):
+    def tpu(h, kernels, selection, *, interpret):
+        return pallas_tpu.warp_fwd(
+            h,
+            kernels=kernels,
+            selection=selection,
+            kernel_size=kernel_size,
+            interpret=interpret,
+        )
+
+    def gpu(h, kernels, selection, *, interpret):
+        return pallas_gpu.warp_fwd(
+            h,
+            kernels=kernels,
+            selection=selection,
+            kernel_size=kernel_size,
+            interpret=interpret,
+        )
+
+    out = _dispatch(
+        mode,
+        h,
+        (h, kernels, selection),
+        tpu=tpu,
+        gpu=gpu,
+        xla=reference.factorized_warp_reference,
+    )
+    return out, (h, kernels, selection)
+
+
+def _factorized_bwd(kernel_size: int, mode: str, res, g):
+    h, kernels, selection = res
+
+    def xla(h, g, kernels, selection):
+        return jax.vjp(reference.factorized_warp_reference, h, kernels, selection)[1](g)
+
+    def tpu(h, g, kernels, selection, *, interpret):
+        return pallas_tpu.warp_bwd(
+            h,
+            g,
+            kernels=kernels,
+            selection=selection,
+            kernel_size=kernel_size,
+            interpret=interpret,
+        )
+
+    def gpu(h, g, kernels, selection, *, interpret):
+        return pallas_gpu.warp_bwd(
+            h,
+            g,
+            kernels=kernels,
+            selection=selection,
+            kernel_size=kernel_size,
+            interpret=interpret,
+        )
+
+    dh, dkernels, dselection = _dispatch(
+        mode, h, (h, g, kernels, selection), tpu=tpu, gpu=gpu, xla=xla
+    )
+    return dh, dkernels, dselection
+
+
+_factorized.defvjp(_factorized_fwd, _factorized_bwd)
+
+
+def factorized_warp(
+    h: jax.Array,
+    kernels: jax.Array,
+    selection: jax.Array,
+    *,
+    implementation: str = "auto",
+    interpret: bool = False,
+) -> jax.Array:
+    """Factorized kernel-based warping (Eq. 12 then Eq. 11), zero padding.
+
+    W[b, i, j, q] = sum_l S[b, i, j, l] * w[b, q, l] is formed on the fly by the Pallas
+    kernels (never written to HBM); the XLA path forms it explicitly.
+
+    Args:
+      h: [B, H, W, C] float32 or bfloat16 features.
+      kernels: [B, k*k, N] per-sample basis of N kernels, k odd.
+      selection: [B, H, W, N] per-pixel coefficients over the basis.
+      implementation: "xla", "pallas" or "auto"; see `pixelwise_warp`.
+      interpret: run the Pallas TPU kernels through the Pallas interpreter (CPU testing).
+
+    Returns:
+      [B, H, W, C] in h.dtype, accumulated in float32.
+    """
+    kernel_size = validation.check_factorized(h, kernels, selection)
+    _check_implementation(implementation, interpret)
+    if implementation == "xla":
+        return reference.factorized_warp_reference(h, kernels, selection)
+    mode = "interpret" if interpret else implementation
+    return _factorized(h, kernels, selection, kernel_size, mode)
