@@ -1,0 +1,57 @@
+"""Video datasets (prepared once, read with grain) and training infrastructure shared by the apps."""
+
+from video_training.batchnorm import CrossReplicaBatchNorm, batch_moments, normalize
+from video_training.checkpoint import Checkpointer
+from video_training.config import (
+    apply_override,
+    define_config_flag,
+    load_config_file,
+    parse_config_args,
+)
+from video_training.mesh import (
+    DATA_AXIS,
+    MODEL_AXIS,
+    batch_sharding,
+    host_to_global,
+    initialize_distributed,
+    make_mesh,
+    replicated,
+)
+from video_training.metrics import JsonlWriter, ProgressLine, create_writer
+from video_training.nan_guard import NonFiniteLossError, check_metrics, tree_is_finite
+from video_training.trainer import PeriodicHook, Trainer, TrainerConfig, TrainResult, count_params
+from video_training.video_io import flow_grid, sample_grid, to_uint8, write_gif, write_mp4
+
+__all__ = [
+    "DATA_AXIS",
+    "MODEL_AXIS",
+    "Checkpointer",
+    "CrossReplicaBatchNorm",
+    "JsonlWriter",
+    "NonFiniteLossError",
+    "PeriodicHook",
+    "ProgressLine",
+    "TrainResult",
+    "Trainer",
+    "TrainerConfig",
+    "apply_override",
+    "batch_moments",
+    "batch_sharding",
+    "check_metrics",
+    "count_params",
+    "create_writer",
+    "define_config_flag",
+    "flow_grid",
+    "host_to_global",
+    "initialize_distributed",
+    "load_config_file",
+    "make_mesh",
+    "normalize",
+    "parse_config_args",
+    "replicated",
+    "sample_grid",
+    "to_uint8",
+    "tree_is_finite",
+    "write_gif",
+    "write_mp4",
+]

