@@ -1,0 +1,101 @@
+"""Fréchet distance and Inception Score against direct scipy/numpy computations."""
+
+import jax
+import numpy as np
+import pytest
+import scipy.linalg
+from fvd import frechet_distance, inception_score
+
+
+def _gaussian_samples(key, n, d):
+    k1, k2, k3 = jax.random.split(key, 3)
+    mix = np.asarray(jax.random.normal(k1, (d, d)), np.float64) / np.sqrt(d)
+    shift = np.asarray(jax.random.normal(k2, (d,)), np.float64)
+    z = np.asarray(jax.random.normal(k3, (n, d)), np.float64)
+    return z @ mix + shift  # [n, d], correlated, non-zero mean
+
+
+def _fit(x):
+    return x.mean(axis=0), np.cov(x, rowvar=False)
+
+
+def _direct(mu1, s1, mu2, s2):
+    covmean = scipy.linalg.sqrtm(s1 @ s2).real
+    return np.sum((mu1 - mu2) ** 2) + np.trace(s1 + s2 - 2 * covmean)
+
+
+@pytest.mark.parametrize("n,d", [(500, 8), (300, 64)])
+def test_matches_direct_scipy(n, d):
+    k1, k2 = jax.random.split(jax.random.key(n + d))
+    a, b = _fit(_gaussian_samples(k1, n, d)), _fit(_gaussian_samples(k2, n, d))
+    got = frechet_distance(*a, *b)
+    assert got > 0.1
+    np.testing.assert_allclose(got, _direct(*a, *b), rtol=1e-6)
+    # Independent route: Tr((S1 S2)^(1/2)) is the sum of square roots of S1 S2's eigenvalues.
+    eig = np.linalg.eigvals(a[1] @ b[1])
+    alt = (
+        np.sum((a[0] - b[0]) ** 2) + np.trace(a[1]) + np.trace(b[1]) - 2 * np.sum(np.sqrt(eig)).real
+    )
+    np.testing.assert_allclose(got, alt, rtol=1e-6)
+
+
+def test_diagonal_closed_form():
+    k1, k2, k3 = jax.random.split(jax.random.key(3), 3)
+    v1 = np.asarray(jax.random.uniform(k1, (10,), minval=0.1, maxval=4.0), np.float64)
+    v2 = np.asarray(jax.random.uniform(k2, (10,), minval=0.1, maxval=4.0), np.float64)
+    mu = np.asarray(jax.random.normal(k3, (10,)), np.float64)
+    want = np.sum(mu**2) + np.sum((np.sqrt(v1) - np.sqrt(v2)) ** 2)
+    np.testing.assert_allclose(
+        frechet_distance(mu, np.diag(v1), 0 * mu, np.diag(v2)), want, rtol=1e-9
+    )
+
+
+def test_zero_for_identical_and_symmetric():
+    k1, k2 = jax.random.split(jax.random.key(0))
+    a, b = _fit(_gaussian_samples(k1, 200, 32)), _fit(_gaussian_samples(k2, 200, 32))
+    assert abs(frechet_distance(*a, *a)) < 1e-8 * np.trace(a[1])
+    np.testing.assert_allclose(frechet_distance(*a, *b), frechet_distance(*b, *a), rtol=1e-8)
+
+
+def test_singular_covariances_fewer_samples_than_dims():
+    # FVD with N < 400 videos: rank-deficient covariances must still give a finite distance.
+    k1, k2 = jax.random.split(jax.random.key(1))
+    a, b = _fit(_gaussian_samples(k1, 6, 40)), _fit(_gaussian_samples(k2, 6, 40))
+    got = frechet_distance(*a, *b)
+    assert np.isfinite(got) and got > 0
+    assert abs(frechet_distance(*a, *a)) < 1e-4 * np.trace(a[1])
+
+
+def test_bad_shapes():
+    mu, sigma = np.zeros(3), np.eye(3)
+    with pytest.raises(ValueError, match="sigma1 must be"):
+        frechet_distance(mu, np.eye(4), mu, sigma)
+    with pytest.raises(ValueError, match="mu2 must be a vector"):
+        frechet_distance(mu, sigma, np.eye(3), sigma)
+    with pytest.raises(ValueError, match="same dimension"):
+        frechet_distance(mu, sigma, np.zeros(4), np.eye(4))
+    with pytest.raises(ValueError, match="NaN"):
+        frechet_distance(mu, sigma, mu + np.nan, sigma)
+
+
+def test_inception_score_direct():
+    logits = np.asarray(jax.random.normal(jax.random.key(4), (40, 7)), np.float64) * 3
+    mean, std = inception_score(logits, splits=4)
+    scores = []
+    for part in np.split(logits, 4):
+        p = np.exp(part) / np.exp(part).sum(1, keepdims=True)
+        py = p.mean(0)
+        scores.append(np.exp(np.mean(np.sum(p * (np.log(p) - np.log(py)), 1))))
+    np.testing.assert_allclose([mean, std], [np.mean(scores), np.std(scores)], rtol=1e-9)
+
+
+def test_inception_score_extremes():
+    # Confident and evenly spread over 5 classes: IS = 5; identical predictions: IS = 1.
+    confident = 50.0 * np.eye(5)[np.arange(50) % 5]
+    np.testing.assert_allclose(inception_score(confident, splits=10)[0], 5.0, rtol=1e-6)
+    same = np.tile(np.asarray(jax.random.normal(jax.random.key(5), (1, 5))), (20, 1))
+    np.testing.assert_allclose(inception_score(same, splits=2), (1.0, 0.0), atol=1e-9)
+    with pytest.raises(ValueError, match="at least splits=10"):
+        inception_score(confident[:5])
+    with pytest.raises(ValueError, match="must be \\[N, C\\]"):
+        inception_score(confident[0])
