@@ -1,0 +1,129 @@
+"""Masking is exact: no log-probability depends on a later pixel, channel or slice."""
+
+import ar_video
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import subscale
+from flax import nnx
+
+
+def generation_order(config):
+    """`[T, H, W, Nc]` int: position of every 4-bit channel in the autoregressive order (Eq. 1)."""
+    t, h, w = config.video_shape
+    st, sh, sw = config.subscale_factor
+    n = subscale.slice_index_map((t, h, w), config.subscale_factor)  # [T, H, W]
+    tt, hh, ww = np.meshgrid(np.arange(t), np.arange(h), np.arange(w), indexing="ij")
+    sl_t, sl_h, sl_w = config.slice_shape
+    raster = ((tt // st) * sl_h + hh // sh) * sl_w + ww // sw
+    pixel = n * (sl_t * sl_h * sl_w) + raster
+    return pixel[..., None] * ar_video.NUM_CHANNELS + np.arange(ar_video.NUM_CHANNELS)
+
+
+def _perturbations(config, key, count):
+    """`count` random (pixel, channel) targets spread over the generation order."""
+    order = generation_order(config)
+    total = order.size
+    picks = np.asarray(jax.random.choice(key, total, (count,), replace=False))
+    return [tuple(int(i) for i in np.argwhere(order == p)[0]) for p in picks], order
+
+
+@pytest.mark.parametrize("model_name", ["tiny_model", "tiny_kinetics_model"])
+def test_changing_a_channel_changes_no_earlier_log_prob(model_name, request, log_probs_fn):
+    model = request.getfixturevalue(model_name)
+    config = model.config
+    k_video, k_pick, k_cond = jax.random.split(jax.random.key(2), 3)
+    channels = jax.random.randint(k_video, (1, *config.video_shape, 6), 0, 16)
+    conditioning = None
+    if config.conditioning_size:
+        conditioning = jax.random.normal(
+            k_cond, (1, config.video_shape[0], config.conditioning_size)
+        )
+    targets, order = _perturbations(config, k_pick, 4)
+    if conditioning is not None:
+        conditioning = jnp.repeat(conditioning, 2, axis=0)
+    for t, h, w, k in targets:
+        changed = channels.at[0, t, h, w, k].set((channels[0, t, h, w, k] + 7) % 16)
+        videos = ar_video.channels_to_video(jnp.concatenate([channels, changed]))
+        base, changed = np.asarray(log_probs_fn(model, videos, conditioning))
+        cut = order[t, h, w, k]
+        earlier = order < cut
+        np.testing.assert_array_equal(changed[earlier], base[earlier])
+        # Non-vacuous: something after the changed channel does see it.
+        later = order > cut
+        if later.any():
+            assert np.abs(changed[later] - base[later]).max() > 1e-6
+
+
+def test_encoder_sees_only_preceding_slices(tiny_model):
+    config = tiny_model.config
+    k_video, k_pick = jax.random.split(jax.random.key(3))
+    channels = jax.random.randint(k_video, (1, *config.video_shape, 6), 0, 16)
+    n = 3
+    index_map = subscale.slice_index_map(config.video_shape, config.subscale_factor)
+    later = np.argwhere(index_map >= n)
+    earlier = np.argwhere(index_map < n)
+    pick_late = later[int(jax.random.randint(k_pick, (), 0, len(later)))]
+    pick_early = earlier[0]
+    variants = [channels]
+    for t, h, w in (pick_late, pick_early):
+        variants.append(channels.at[0, t, h, w].set((channels[0, t, h, w] + 5) % 16))
+    z = nnx.jit(lambda m, c: m.encoder(c, jnp.full((3,), n)))(tiny_model, jnp.concatenate(variants))
+    np.testing.assert_array_equal(z[1], z[0])  # a current/future pixel: no effect
+    assert np.abs(z[2] - z[0]).max() > 1e-6  # a preceding pixel: visible
+
+
+def test_decoder_and_heads_are_causal_inside_a_slice(tiny_model):
+    config = tiny_model.config
+    k_video, k_ctx = jax.random.split(jax.random.key(4))
+    t, h, w = config.slice_shape
+    current = jax.random.randint(k_video, (1, t, h, w, 6), 0, 16)
+    context = jax.random.normal(k_ctx, (1, t, h, w, config.hidden_size))
+    i = (1, 2, 1)  # a pixel in the middle of the slice
+    variants = [current]
+    for k in range(6):
+        variants.append(current.at[(0, *i, k)].set((current[(0, *i, k)] + 3) % 16))
+    variants = jnp.concatenate(variants)
+
+    def logits(model, cur):
+        y = model.decoder(cur, jnp.repeat(context, cur.shape[0], 0))
+        return y, model.heads(y, cur)
+
+    y, out = nnx.jit(logits)(tiny_model, variants)
+    raster = np.arange(t * h * w).reshape(t, h, w)
+    idx = raster[i]
+    for k in range(6):
+        y_k, out_k = np.asarray(y[1 + k]), np.asarray(out[1 + k])
+        # y_L at the changed pixel and before it ignores the pixel's own values.
+        np.testing.assert_array_equal(y_k[raster <= idx], np.asarray(y[0])[raster <= idx])
+        assert np.abs(y_k[raster > idx] - np.asarray(y[0])[raster > idx]).max() > 1e-6
+        # Channel heads: channels <= k of that pixel unchanged, channels > k changed.
+        np.testing.assert_array_equal(out_k[i][: k + 1], np.asarray(out[0])[i][: k + 1])
+        if k < 5:
+            assert np.abs(out_k[i][k + 1 :] - np.asarray(out[0])[i][k + 1 :]).max() > 1e-6
+
+
+def test_masked_conv_mask_keeps_13_preceding_taps():
+    mask = ar_video.causal_conv_mask()
+    assert mask.sum() == 13 and mask[1, 1, 1] == 0 and mask[0, 2, 2] == 1 and mask[1, 2, 0] == 0
+
+
+def test_encoder_conditioning_is_per_slice_frame(tiny_kinetics_model):
+    config = tiny_kinetics_model.config
+    st = config.subscale_factor[0]
+    k_video, k_cond = jax.random.split(jax.random.key(12))
+    channels = jax.random.randint(k_video, (1, *config.video_shape, 6), 0, 16)
+    cond = jax.random.normal(k_cond, (1, config.video_shape[0], config.conditioning_size))
+    n = 5  # offset (1, 0, 1): slice frames are video frames 1, 3
+    a = config.slice_offsets[n][0]
+    assert a == 1
+    variants = [cond, cond.at[0, st + a].add(1.0), cond.at[0, 2].add(1.0)]
+    z = nnx.jit(lambda m, c, x: m.encoder(c, jnp.full((3,), n), x))(
+        tiny_kinetics_model, jnp.repeat(channels, 3, 0), jnp.concatenate(variants)
+    )
+    z = np.asarray(z)
+    assert np.abs(z[1] - z[0]).max() > 1e-6  # the action of slice frame 1 (video frame 3)
+    np.testing.assert_array_equal(z[2], z[0])  # video frame 2 belongs to other slices
+    with pytest.raises(ValueError, match="conditioning"):
+        tiny_kinetics_model.encoder(channels, jnp.full((1,), n), None)
