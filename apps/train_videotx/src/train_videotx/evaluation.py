@@ -1,0 +1,260 @@
+"""Held-out bits/dim, sampled continuations written as grids, and FVD (first 16 frames and unrolled)."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import ar_video
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from flax import nnx
+from video_training import sample_grid, write_gif, write_mp4
+
+from train_videotx import data as vtx_data
+from train_videotx.model import Setup, train_prime_frames
+
+log = logging.getLogger(__name__)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 3))
+def _window_bits(graphdef, params, video, num_prime_frames):
+    """bits/dim of `video: [B, T, H, W, 3]` under the model, primed frames excluded."""
+    model = nnx.merge(graphdef, params)
+    return ar_video.bits_per_dim(model.log_probs(video), num_prime_frames)
+
+
+def continue_videos(
+    model: ar_video.VideoTransformer,
+    key: jax.Array,
+    prime: np.ndarray,
+    *,
+    num_frames: int,
+    temperature: float = 0.9,
+    window_stride: int = 0,
+) -> np.ndarray:
+    """Samples continuations of `prime` up to `num_frames`, sliding the model window over time.
+
+    At most `T - 1` prime frames fit in the model window `T`; earlier ones are kept in the
+    output but not seen by the model.
+
+    Args:
+      model: the `VideoTransformer`.
+      key: PRNG key.
+      prime: `[B, P, H, W, 3]` uint8, `P >= 0`.
+      num_frames: frames of the returned videos, `> P`.
+      temperature: sampling temperature (section 4.1: 0.9).
+      window_stride: frames the window moves (0: `T // 2`), at most `T - P`.
+
+    Returns:
+      `[B, num_frames, H, W, 3]` uint8 whose first `P` frames are `prime`.
+    """
+    prime = np.asarray(prime)
+    if prime.ndim != 5 or prime.dtype != np.uint8:
+        raise ValueError(f"prime must be [B, P, H, W, 3] uint8, got {prime.shape} {prime.dtype}")
+    window = model.config.video_shape[0]
+    num_prime = prime.shape[1]
+    if num_frames <= num_prime:
+        raise ValueError(f"num_frames must exceed the {num_prime} prime frames, got {num_frames}")
+    keep = min(num_prime, window - 1)
+    head, seen = prime[:, : num_prime - keep], prime[:, num_prime - keep :]
+    # ar_video.sample needs 1 <= stride <= T - P: a configured stride is clipped to that range
+    # (e.g. Moving MNIST's 6 with the 4-frame spatial-subscaling window).
+    stride = max(1, min(window_stride or window // 2, window - keep))
+    length = max(num_frames - head.shape[1], window)
+    out = ar_video.sample(
+        model,
+        key,
+        jnp.asarray(seen),
+        num_frames=length,
+        temperature=temperature,
+        window_stride=stride,
+    )
+    return np.concatenate([head, np.asarray(out)], axis=1)[:, :num_frames]
+
+
+def frechet_from_embeddings(a: np.ndarray, b: np.ndarray) -> float:
+    """Fréchet distance of the Gaussian fits of two `[N, D]` embedding sets (N >= 2)."""
+    import fvd
+
+    sa = fvd.FVDStatistics(dim=a.shape[1]).update_embeddings(a)
+    sb = fvd.FVDStatistics(dim=b.shape[1]).update_embeddings(b)
+    return fvd.frechet_distance(sa.mean, sa.cov, sb.mean, sb.cov)
+
+
+def window_starts(num_frames: int, window: int, stride: int) -> list[int]:
+    """Starts of every `window`-frame subsequence of `num_frames` frames, `stride` apart."""
+    if not 1 <= window <= num_frames:
+        raise ValueError(f"window must be in [1, {num_frames}], got {window}")
+    if stride < 1:
+        raise ValueError(f"stride must be >= 1, got {stride}")
+    return list(range(0, num_frames - window + 1, stride))
+
+
+def fvd_metrics(
+    real: np.ndarray,
+    fake: np.ndarray,
+    *,
+    window: int = 16,
+    stride: int = 1,
+    embed_fn: Callable[[np.ndarray], np.ndarray] | None = None,
+    real_embeddings: dict[int, np.ndarray] | None = None,
+) -> dict[str, float]:
+    """FVD of the first `window` frames and the "unrolled" average over all windows (section 4.1).
+
+    Args:
+      real: `[N, F, H, W, 3]` uint8 held-out videos, `N >= 2`.
+      fake: `[M, F, H, W, 3]` uint8 generated continuations, `M >= 2`.
+      window: frames per FVD clip (16 in the paper).
+      stride: frames between unrolled windows (1: every contiguous subsequence).
+      embed_fn: `[N, window, H, W, 3] -> [N, D]` (default `fvd.embed`, the Kinetics I3D).
+      real_embeddings: cache `start -> embeddings of real[:, start:start + window]`, filled here.
+
+    Returns:
+      `{"fvd": first window, "fvd_unrolled": mean over windows, "fvd_windows": count}`.
+    """
+    if embed_fn is None:
+        import fvd
+
+        embed_fn = fvd.embed
+    if real.shape[1:] != fake.shape[1:]:
+        raise ValueError(f"real {real.shape} and fake {fake.shape} must share [F, H, W, 3]")
+    if real.shape[0] < 2 or fake.shape[0] < 2:
+        raise ValueError(f"FVD needs >= 2 videos per set, got {real.shape[0]} and {fake.shape[0]}")
+    cache = {} if real_embeddings is None else real_embeddings
+    distances = []
+    for start in window_starts(real.shape[1], window, stride):
+        if start not in cache:
+            cache[start] = np.asarray(embed_fn(real[:, start : start + window]))
+        fake_emb = np.asarray(embed_fn(fake[:, start : start + window]))
+        distances.append(frechet_from_embeddings(cache[start], fake_emb))
+    return {
+        "fvd": distances[0],
+        "fvd_unrolled": float(np.mean(distances)),
+        "fvd_windows": float(len(distances)),
+    }
+
+
+def write_grid(
+    path_base: str,
+    videos: np.ndarray,
+    num_prime_frames: int,
+    *,
+    columns: int,
+    formats: Sequence[str] = ("gif",),
+    fps: float = 8.0,
+) -> list[str]:
+    """Writes `videos: [N, F, H, W, 3]` as one grid per format (`<path_base>.gif`, `.mp4`)."""
+    grid = sample_grid(videos, num_prime_frames, columns=columns)
+    writers = {"gif": write_gif, "mp4": write_mp4}
+    paths = []
+    for fmt in formats:
+        if fmt not in writers:
+            raise ValueError(f"sample format must be one of {sorted(writers)}, got {fmt!r}")
+        paths.append(writers[fmt](f"{path_base}.{fmt}", grid, fps=fps))
+    return paths
+
+
+class Evaluator:
+    """Periodic evaluation of a training run (all functions take `state["params"]`).
+
+    Args:
+      setup: the model's `Setup`.
+      config: the experiment ConfigDict.
+      data_dir: prepared clips (`config.data.eval_split` is the held-out split).
+      workdir: samples go to `workdir/samples`.
+    """
+
+    def __init__(
+        self, setup: Setup, config: ml_collections.ConfigDict, data_dir: str, workdir: str
+    ):
+        self.setup, self.config, self.data_dir = setup, config, data_dir
+        self.sample_dir = os.path.join(workdir, "samples")
+        self.window = setup.vt_config.video_shape[0]
+        self.window_prime = train_prime_frames(config, self.window)
+        # The evaluated window ends `T - 1` frames after the last prime frame at the latest.
+        self.window_start = max(0, config.num_prime_frames - self.window_prime)
+        self._real_embeddings: dict[int, np.ndarray] = {}
+        self.last_samples: list[str] = []
+
+    def _key(self, step: int, salt: int) -> jax.Array:
+        return jax.random.fold_in(jax.random.fold_in(jax.random.key(self.config.seed), salt), step)
+
+    def bits_per_dim(self, params: Any) -> dict[str, float]:
+        """Mean held-out bits/dim over model windows (all slices), primed frames excluded."""
+        ev = self.config.eval
+        values = []
+        for video in vtx_data.eval_batches(
+            self.data_dir,
+            self.config.data.eval_split,
+            batch_size=ev.batch_size,
+            window=self.window_start + self.window,
+            num_batches=ev.num_batches,
+        ):
+            video = jnp.asarray(video[:, self.window_start :])
+            values.append(
+                float(_window_bits(self.setup.graphdef, params, video, self.window_prime))
+            )
+        return {"bits_per_dim": float(np.mean(values))}
+
+    def _continuations(self, params: Any, prime: np.ndarray, key: jax.Array, batch: int):
+        sc = self.config.sample
+        model = self.setup.model(params)
+        out = []
+        for i in range(0, prime.shape[0], batch):
+            out.append(
+                continue_videos(
+                    model,
+                    jax.random.fold_in(key, i),
+                    prime[i : i + batch],
+                    num_frames=sc.num_frames,
+                    temperature=sc.temperature,
+                    window_stride=sc.window_stride,
+                )
+            )
+        return np.concatenate(out)
+
+    def samples(self, params: Any, step: int) -> dict[str, float]:
+        """Continues `sample.num_samples` held-out clips; writes `samples/step_XXXXXXX.{gif,mp4}`.
+
+        Grid: top row the held-out clips, bottom row the samples; green borders mark primed
+        frames, red ones generated frames.
+        """
+        sc, p = self.config.sample, self.config.num_prime_frames
+        real = vtx_data.heldout_clips(
+            self.data_dir, self.config.data.eval_split, sc.num_samples, sc.num_frames
+        )
+        fake = self._continuations(params, real[:, :p], self._key(step, 1), sc.num_samples)
+        formats = [f.strip() for f in sc.formats.split(",") if f.strip()]
+        self.last_samples = write_grid(
+            os.path.join(self.sample_dir, f"step_{step:07d}"),
+            np.concatenate([real, fake]),
+            p,
+            columns=sc.num_samples,
+            formats=formats,
+            fps=sc.fps,
+        )
+        for path in self.last_samples:
+            log.info("samples written to %s", path)
+        return {}
+
+    def fvd(self, params: Any, step: int) -> dict[str, float]:
+        """FVD of `fvd.num_videos` continuations against as many held-out clips."""
+        fc, p = self.config.fvd, self.config.num_prime_frames
+        real = vtx_data.heldout_clips(
+            self.data_dir, self.config.data.eval_split, fc.num_videos, self.config.sample.num_frames
+        )
+        fake = self._continuations(params, real[:, :p], self._key(step, 2), fc.batch_size)
+        window = min(fc.window, real.shape[1])
+        return fvd_metrics(
+            real,
+            fake,
+            window=window,
+            stride=fc.unroll_stride,
+            real_embeddings=self._real_embeddings,
+        )
