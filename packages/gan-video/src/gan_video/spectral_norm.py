@@ -1,0 +1,190 @@
+"""Spectrally normalised dense and convolution layers with persistent power iteration."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+__all__ = [
+    "SNConv",
+    "SNLinear",
+    "SpectralState",
+    "spectral_normalize",
+]
+
+_ORTHOGONAL = jax.nn.initializers.orthogonal()
+
+
+class SpectralState(nnx.Variable):
+    """Persistent power-iteration vector `u` of a spectrally normalised layer."""
+
+
+def _l2_normalize(x: jax.Array, eps: float) -> jax.Array:
+    return x * jax.lax.rsqrt(jnp.sum(x * x) + eps)
+
+
+def spectral_normalize(
+    kernel: jax.Array,
+    u: jax.Array,
+    *,
+    num_iterations: int = 1,
+    eps: float = 1e-12,
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Divides `kernel` by its first singular value, estimated by power iteration.
+
+    The kernel is viewed as a matrix `[fan_in, out]` (all leading axes folded into
+    `fan_in`). `u` is the running estimate of the top right-singular vector; it is
+    refined by `num_iterations` power-iteration steps and never differentiated.
+
+    Args:
+      kernel: [..., out] weights.
+      u: [out] current estimate of the top right-singular vector.
+      num_iterations: power-iteration steps to run (0 reuses `u` as is).
+      eps: numerical floor for normalisations.
+
+    Returns:
+      (kernel / sigma, new u [out], sigma []).
+    """
+    if u.shape != (kernel.shape[-1],):
+        raise ValueError(f"u must have shape {(kernel.shape[-1],)}, got {u.shape}")
+    w = kernel.reshape(-1, kernel.shape[-1]).astype(jnp.float32)  # [fan_in, out]
+    u = u.astype(jnp.float32)
+    w_sg = jax.lax.stop_gradient(w)
+    for _ in range(num_iterations):
+        v = _l2_normalize(w_sg @ u, eps)  # [fan_in]
+        u = _l2_normalize(v @ w_sg, eps)  # [out]
+    u = jax.lax.stop_gradient(u)
+    v = jax.lax.stop_gradient(_l2_normalize(w_sg @ u, eps))
+    sigma = v @ w @ u  # [] differentiable in w, as in Miyato et al.
+    normalized = (w / jnp.maximum(sigma, eps)).reshape(kernel.shape).astype(kernel.dtype)
+    return normalized, u, sigma
+
+
+def _initial_u(key: jax.Array, out: int) -> jax.Array:
+    return _l2_normalize(jax.random.normal(key, (out,), jnp.float32), 1e-12)
+
+
+class _SpectralLayer(nnx.Module):
+    """Shared spectral-norm plumbing: `kernel` Param, `u` state and the view flag."""
+
+    def _init_spectral(self, out: int, rngs: nnx.Rngs, num_iterations: int) -> None:
+        self.u = SpectralState(_initial_u(rngs.params(), out))
+        self.num_iterations = num_iterations
+        self.update_spectral = True
+
+    def set_view(self, update_spectral: bool | None = None) -> None:
+        """Selects whether a forward pass refines and stores the power-iteration vector.
+
+        Args:
+          update_spectral: if True (training), each call runs power iteration and
+            stores the refined `u`; if False (evaluation), `u` is used frozen.
+        """
+        if update_spectral is not None:
+            self.update_spectral = update_spectral
+
+    def normalized_kernel(self) -> jax.Array:
+        """Returns the kernel divided by its estimated top singular value."""
+        iters = self.num_iterations if self.update_spectral else 0
+        w, u, _ = spectral_normalize(self.kernel[...], self.u[...], num_iterations=iters)
+        if self.update_spectral:
+            self.u[...] = u
+        return w
+
+
+class SNLinear(_SpectralLayer):
+    """Dense layer `y = x @ (W / sigma(W)) + b` with orthogonal init.
+
+    Args:
+      in_features: input width.
+      out_features: output width.
+      rngs: flax random streams (uses `params`).
+      use_bias: add a learned bias.
+      num_iterations: power-iteration steps per training call.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        rngs: nnx.Rngs,
+        use_bias: bool = True,
+        num_iterations: int = 1,
+    ):
+        self.in_features = in_features
+        self.out_features = out_features
+        self.kernel = nnx.Param(_ORTHOGONAL(rngs.params(), (in_features, out_features)))
+        self.bias = nnx.Param(jnp.zeros((out_features,))) if use_bias else None
+        self._init_spectral(out_features, rngs, num_iterations)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        """x: [..., in_features] -> [..., out_features]."""
+        if x.shape[-1] != self.in_features:
+            raise ValueError(f"x last axis must be {self.in_features}, got shape {x.shape}")
+        y = x @ self.normalized_kernel()
+        if self.bias is not None:
+            y = y + self.bias[...]
+        return y
+
+
+_DIMENSION_NUMBERS = {
+    2: ("NHWC", "HWIO", "NHWC"),
+    3: ("NDHWC", "DHWIO", "NDHWC"),
+}
+
+
+class SNConv(_SpectralLayer):
+    """2D or 3D 'SAME' convolution with a spectrally normalised, orthogonally initialised kernel.
+
+    Args:
+      in_features: input channels.
+      out_features: output channels.
+      kernel_size: int or tuple; its length (or `ndim`) picks 2D or 3D.
+      rngs: flax random streams (uses `params`).
+      ndim: number of spatial dims (2 or 3) when `kernel_size` is an int.
+      use_bias: add a learned bias.
+      num_iterations: power-iteration steps per training call.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        kernel_size: int | tuple[int, ...] = 3,
+        *,
+        rngs: nnx.Rngs,
+        ndim: int = 2,
+        use_bias: bool = True,
+        num_iterations: int = 1,
+    ):
+        if isinstance(kernel_size, int):
+            kernel_size = (kernel_size,) * ndim
+        if len(kernel_size) not in _DIMENSION_NUMBERS:
+            raise ValueError(f"kernel_size must have 2 or 3 dims, got {kernel_size}")
+        self.in_features = in_features
+        self.out_features = out_features
+        self.kernel_size = tuple(kernel_size)
+        shape = (*self.kernel_size, in_features, out_features)
+        self.kernel = nnx.Param(_ORTHOGONAL(rngs.params(), shape))
+        self.bias = nnx.Param(jnp.zeros((out_features,))) if use_bias else None
+        self._init_spectral(out_features, rngs, num_iterations)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        """x: [N, (D,) H, W, in_features] -> [N, (D,) H, W, out_features]."""
+        nd = len(self.kernel_size)
+        if x.ndim != nd + 2 or x.shape[-1] != self.in_features:
+            raise ValueError(
+                f"x must be [N, {'D, ' if nd == 3 else ''}H, W, {self.in_features}], "
+                f"got shape {x.shape}"
+            )
+        y = jax.lax.conv_general_dilated(
+            x,
+            self.normalized_kernel().astype(x.dtype),
+            window_strides=(1,) * nd,
+            padding="SAME",
+            dimension_numbers=_DIMENSION_NUMBERS[nd],
+        )
+        if self.bias is not None:
+            y = y + self.bias[...].astype(y.dtype)
+        return y
