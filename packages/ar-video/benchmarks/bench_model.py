@@ -16,12 +16,11 @@ import dataclasses
 import datetime
 import time
 
+import ar_video
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
-
-import ar_video
 
 
 def random_model(
@@ -73,9 +72,9 @@ def time_sampling(config, batch_size: int, num_frames: int) -> float:
     """Seconds to sample `batch_size` videos of `num_frames` primed on 1 frame (compile excluded
     by a first, identical call)."""
     model = random_model(config)
-    _, _, h, w = (None, *config.video_shape)
+    _, h, w = config.video_shape
     prime = jax.random.randint(jax.random.key(3), (batch_size, 1, h, w, 3), 0, 256, jnp.uint8)
-    run = lambda key: ar_video.sample(model, key, prime, num_frames=num_frames)  # noqa: E731
+    run = lambda key: ar_video.sample(model, key, prime, num_frames=num_frames)
     jax.block_until_ready(run(jax.random.key(4)))  # compile
     start = time.perf_counter()
     jax.block_until_ready(run(jax.random.key(5)))

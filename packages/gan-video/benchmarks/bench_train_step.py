@@ -17,11 +17,10 @@ import argparse
 import datetime
 import time
 
+import gan_video
 import jax
 import jax.numpy as jnp
 import numpy as np
-
-import gan_video
 
 
 def _peak_bytes() -> int | None:
