@@ -1,0 +1,148 @@
+"""`sample-trivd`: continuations from a train-trivd checkpoint for dataset clips or a video file."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = ["load_clips_from_video", "main", "restore_state"]
+
+log = logging.getLogger(__name__)
+
+
+def restore_state(gan: Any, workdir: str, step: int | None = None) -> tuple[Any, int]:
+    """Restores the train state of `<workdir>/checkpoints` (newest, or `step`) on one device.
+
+    Returns:
+      `(state, step)`.
+    """
+    import jax
+    import orbax.checkpoint as ocp
+    from video_training import Checkpointer
+
+    ckpt = Checkpointer(
+        os.path.join(workdir, "checkpoints"), async_save=False, handle_sigterm=False
+    )
+    try:
+        step = ckpt.latest_step() if step is None else step
+        if step is None:
+            raise FileNotFoundError(f"no checkpoint in {ckpt.directory}")
+        sharding = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+
+        def abstract(x):
+            return jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding)
+
+        key_data = jax.random.key_data(jax.random.key(0))
+        tree = {
+            "state": jax.tree.map(abstract, jax.eval_shape(gan.init, jax.random.key(0))),
+            "rng": abstract(key_data),
+        }
+        restored = ckpt.manager.restore(
+            step, args=ocp.args.Composite(state=ocp.args.StandardRestore(tree))
+        )
+    finally:
+        ckpt.close()
+    return restored["state"]["state"], step
+
+
+def load_clips_from_video(path: str, size: int, num_frames: int, start: int = 0) -> np.ndarray:
+    """Decodes `num_frames` frames from `start` (fewer if the file ends), centre-cropped to size.
+
+    Returns:
+      `[1, t, size, size, 3]` float32 in [-1, 1], `t <= num_frames`.
+    """
+    from video_training.data import decode_video, to_symmetric, vt_spatial
+
+    video = decode_video(path, max_frames=start + num_frames)[start:]
+    return to_symmetric(vt_spatial(video, size))[None]
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="sample-trivd", description=__doc__)
+    p.add_argument("--workdir", required=True, help="train-trivd run folder (config + checkpoints)")
+    p.add_argument("--step", type=int, default=None, help="checkpoint step (default newest)")
+    p.add_argument("--video", default=None, help="condition on this video file (PyAV) instead")
+    p.add_argument("--start", type=int, default=0, help="first frame used from --video")
+    p.add_argument("--num-clips", type=int, default=4, help="dataset clips to condition on")
+    p.add_argument("--num-samples", type=int, default=2, help="continuations per clip")
+    p.add_argument(
+        "--truncation",
+        type=float,
+        default=None,
+        help="latent truncation threshold (0: zero latent, <0: none; default: the config's)",
+    )
+    p.add_argument("--standing-batches", type=int, default=None, help="default: the config's")
+    p.add_argument("--raw-weights", action="store_true", help="use G's weights, not the EMA")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-mp4", action="store_true", help="write GIFs only")
+    p.add_argument("--out", default=None, help="output folder (default <workdir>/samples)")
+    return p.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.num_samples < 1 or args.num_clips < 1:
+        raise SystemExit("--num-samples and --num-clips must be >= 1")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    import gan_video
+    import jax
+
+    from train_trivd import data
+    from train_trivd.evaluate import Predictor, truncation_value, write_outputs
+    from train_trivd.main import configure_jax
+    from train_trivd.motion import motion_field
+    from train_trivd.train import load_run_config, model_config, train_config
+
+    config = load_run_config(args.workdir)
+    configure_jax(config)  # same XLA flags as training, so its compiled samplers are reused
+    mc = model_config(config)
+    tc, size = mc.num_cond_frames, mc.resolution
+    gan = gan_video.make_gan(mc, train_config(config))
+    state, step = restore_state(gan, args.workdir, args.step)
+    params = state["g"]["params"] if args.raw_weights else state["ema"]
+
+    if args.video:
+        clips = load_clips_from_video(args.video, size, mc.num_frames, args.start)
+        if clips.shape[1] < tc:
+            raise SystemExit(f"--video has {clips.shape[1]} frames from --start, need {tc}")
+        source = os.path.basename(args.video)
+    else:
+        directory = data.data_dir(config)
+        config.eval.batch_size = args.num_clips
+        clips = data.eval_clips(config, directory, args.num_clips)[0]["video"]
+        source = f"{directory}:{config.data.eval_split}"
+    cond = np.repeat(clips[:, :tc], args.num_samples, axis=0)  # [clips * samples, Tc, H, W, 3]
+    predictor = Predictor(gan, mc)
+    key = jax.random.key(args.seed)
+    standing = (
+        config.eval.standing_batches if args.standing_batches is None else args.standing_batches
+    )
+    rest = predictor.standing_rest(params, state["g"]["rest"], [cond], standing, key)
+    trunc = truncation_value(config.eval.truncation if args.truncation is None else args.truncation)
+    pred, warps = predictor.predict(params, rest, cond, jax.random.fold_in(key, 1), trunc)
+    videos = np.concatenate([cond, pred], axis=1)
+    flows = np.asarray(motion_field(warps, size)) if warps else None
+    out = args.out or os.path.join(args.workdir, "samples")
+    tag = f"step_{step:07d}_trunc_{'none' if trunc is None else f'{trunc:g}'}"
+    paths = write_outputs(out, tag, videos, tc, flows, mp4=not args.no_mp4)
+    if clips.shape[1] > tc:  # the real continuation, for comparison
+        from video_training import sample_grid, write_gif
+
+        grid = sample_grid(clips, tc)
+        paths["ground_truth"] = write_gif(os.path.join(out, f"ground_truth_{tag}.gif"), grid)
+    print(f"sample-trivd: step {step}, {clips.shape[0]} clip(s) from {source} x {args.num_samples}")
+    for name, path in paths.items():
+        print(f"  {name:13s}{os.path.abspath(path)}")
+    if flows is None:
+        print(f"  (no motion fields: recurrent unit {mc.recurrent_unit!r} does not warp)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""Every experiment config builds valid model/train configs; command-line overrides apply."""
+
+from __future__ import annotations
+
+import os
+
+import gan_video
+import pytest
+from train_trivd import data
+from train_trivd.configs import CONFIG_DIR
+from train_trivd.main import DEFAULT_CONFIG, parse_args, resolve_config
+from train_trivd.train import model_config, train_config
+from video_training import load_config_file
+
+CONFIGS = {
+    "embedded": (None, "tiny"),
+    "kinetics600": (None, "medium"),
+    "bair": (None, "original"),
+    "ucf101": (None,),
+}
+
+
+@pytest.mark.parametrize("name,arg", [(n, a) for n, args in CONFIGS.items() for a in args])
+def test_every_config_builds(name, arg):
+    spec = os.path.join(CONFIG_DIR, f"{name}.py") + (f":{arg}" if arg else "")
+    cfg = load_config_file(spec)
+    mc, tc = model_config(cfg), train_config(cfg)
+    assert isinstance(mc, gan_video.ModelConfig) and isinstance(tc, gan_video.TrainConfig)
+    assert cfg.name.startswith(name)
+    assert cfg.data.batch_size >= 1 and cfg.num_steps >= 1
+
+
+def test_paper_frame_counts_and_hyper_parameters():
+    k600 = model_config(load_config_file(resolve_config("kinetics600")))
+    assert (k600.num_cond_frames, k600.num_pred_frames, k600.g_ch) == (5, 11, 120)
+    bair_cfg = load_config_file(resolve_config("bair"))
+    bair = model_config(bair_cfg)
+    assert (bair.num_cond_frames, bair.num_pred_frames, bair.g_ch, bair.d_ch) == (1, 15, 48, 92)
+    assert (bair_cfg.train.g_lr, bair_cfg.train.d_lr) == (2e-5, 3e-5)
+    default = model_config(load_config_file(resolve_config("embedded")))
+    assert (default.recurrent_unit, default.decomposition) == ("tsru_p", "dvd_gan_fp_stronger")
+
+
+def test_default_is_the_tiny_embedded_config():
+    cfg, workdir = parse_args([])
+    assert DEFAULT_CONFIG == "embedded:tiny" and cfg.name == "embedded_tiny"
+    assert workdir == os.path.join("runs", "embedded_tiny")
+    assert cfg.data.kind == "camera_motion"
+    assert cfg.eval.fvd_num_clips == 0  # I3D on a CPU is opt-in for the tiny run
+
+
+def test_overrides_are_typed_and_typos_fail():
+    cfg, workdir = parse_args(
+        [
+            "--config=embedded:tiny",
+            "--config.model.g_ch=8",
+            "--config.eval.truncation=0.5",
+            "--config.model.recurrent_unit=convgru",
+            "--config.model.g_channel_multipliers=(4, 4, 2, 1)",
+            "--workdir=/tmp/somewhere",
+        ]
+    )
+    assert workdir == "/tmp/somewhere"
+    mc = model_config(cfg)
+    assert mc.g_ch == 8 and mc.recurrent_unit == "convgru"
+    assert mc.g_channel_multipliers == (4, 4, 2, 1)
+    assert cfg.eval.truncation == 0.5
+    with pytest.raises(KeyError, match="g_chh"):
+        parse_args(["--config.model.g_chh=8"])
+    with pytest.raises(ValueError, match="recurrent_unit"):
+        model_config(parse_args(["--config.model.recurrent_unit=lstm"])[0])
+    with pytest.raises(ValueError, match="embedded config arg"):
+        parse_args(["--config=embedded:huge"])
+
+
+def test_config_names_resolve_to_package_files():
+    assert resolve_config("bair:original") == os.path.join(CONFIG_DIR, "bair.py") + ":original"
+    assert resolve_config("my/dir/exp.py:x") == "my/dir/exp.py:x"
+
+
+def test_prepared_data_without_a_folder_explains_what_to_do():
+    cfg = load_config_file(resolve_config("ucf101"))
+    with pytest.raises(ValueError, match="prepare-video-data"):
+        data.data_dir(cfg)
