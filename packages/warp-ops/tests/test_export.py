@@ -1,7 +1,6 @@
-"""Lowering of the kernels for TPU (Mosaic) and CUDA (Triton) from this CPU machine.
+"""Properties of the lowered kernels (which branch, which arrays exist), from this CPU machine.
 
-TrIVD-GAN-FP's TSRU hidden states (channel multiplier 48): 8x8x384, 16x16x192, 32x32x96 and
-64x64x48 ([H, W, C] = [s, s, 48 * 8 / (s / 8)]), with a per-device batch of 16.
+Compiles for real TPUs and GPUs, at the model's true shapes, are in test_compile.py.
 """
 
 import re
@@ -11,7 +10,8 @@ import jax.numpy as jnp
 import pytest
 import warp_ops
 
-TRIVD_SHAPES = [(16, 8, 8, 384), (16, 16, 16, 192), (16, 32, 32, 96), (16, 64, 64, 48)]
+# TrIVD-GAN-FP's TSRU hidden states at ch 48 (generator.py), per-core batch 8.
+TRIVD_SHAPES = [(8, 8, 8, 384), (8, 16, 16, 384), (8, 32, 32, 192)]
 N = 9  # the paper's basis size, N = k^2 with k = 3
 S = jax.ShapeDtypeStruct
 
@@ -37,16 +37,6 @@ def _tensor_shapes(module_text):
 
 
 @pytest.mark.parametrize("shape", TRIVD_SHAPES, ids=lambda s: "x".join(map(str, s)))
-def test_tpu_export_pixelwise(shape):
-    b, height, width, _ = shape
-    args = (S(shape, jnp.bfloat16), S((b, height, width, 9), jnp.bfloat16))
-    fwd = _export(warp_ops.pixelwise_warp, args, "tpu").mlir_module()
-    both = _export(_fwd_and_bwd(warp_ops.pixelwise_warp), args, "tpu").mlir_module()
-    assert fwd.count("tpu_custom_call") == 1 and "pixelwise_warp_fwd" in fwd
-    assert both.count("tpu_custom_call") == 2 and "pixelwise_warp_bwd" in both
-
-
-@pytest.mark.parametrize("shape", TRIVD_SHAPES, ids=lambda s: "x".join(map(str, s)))
 def test_tpu_export_factorized_never_forms_weights(shape):
     b, height, width, c = shape
     args = (S(shape, jnp.float32), S((b, 9, N), jnp.float32), S((b, height, width, N), jnp.float32))
@@ -59,29 +49,6 @@ def test_tpu_export_factorized_never_forms_weights(shape):
     shapes = _tensor_shapes(both)
     assert f"{b}x{height}x{width}x{9 * c}" not in shapes
     assert f"{b}x{height}x{width}x9x{c}" not in shapes
-
-
-def test_cuda_export_triton_kernels():
-    # Lowering to Triton IR needs a GPU description; an abstract H100 stands in for one.
-    device = jax.sharding.AbstractDevice(
-        device_kind="NVIDIA H100 80GB HBM3", num_cores=None, platform="cuda"
-    )
-    mesh = jax.sharding.AbstractMesh((1,), ("x",), abstract_device=device)
-    b, height, width, c = TRIVD_SHAPES[1]
-    pixelwise_args = (
-        S((b, height, width, c), jnp.bfloat16),
-        S((b, height, width, 9), jnp.bfloat16),
-    )
-    factorized_args = (
-        S((b, height, width, c), jnp.float32),
-        S((b, 9, N), jnp.float32),
-        S((b, height, width, N), jnp.float32),
-    )
-    with jax.sharding.use_abstract_mesh(mesh):
-        pixelwise = _export(_fwd_and_bwd(warp_ops.pixelwise_warp), pixelwise_args, "cuda")
-        factorized = _export(_fwd_and_bwd(warp_ops.factorized_warp), factorized_args, "cuda")
-    for exported in (pixelwise, factorized):
-        assert exported.mlir_module().count("__gpu$xla.gpu.triton") == 2
 
 
 def test_platform_dependent_default_branch_is_xla_on_cpu():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import sys
@@ -10,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from video_training import ConfigError, cli
 
 __all__ = ["load_clips_from_video", "main", "restore_state"]
 
@@ -56,15 +58,23 @@ def load_clips_from_video(path: str, size: int, num_frames: int, start: int = 0)
 
     Returns:
       `[1, t, size, size, 3]` float32 in [-1, 1], `t <= num_frames`.
-    """
-    from video_training.data import decode_video, to_symmetric, vt_spatial
 
-    video = decode_video(path, max_frames=start + num_frames)[start:]
+    Raises:
+      ConfigError: the file is missing or FFmpeg cannot decode it.
+    """
+    from video_training.data import to_symmetric, vt_spatial
+
+    video = cli.decode_video_arg(path, max_frames=start + num_frames)[start:]
     return to_symmetric(vt_spatial(video, size))[None]
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="sample-trivd", description=__doc__)
+    p = cli.ArgumentParser(
+        prog="sample-trivd",
+        description=__doc__,
+        epilog=cli.COMPILE_ONLY_USAGE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--workdir", required=True, help="train-trivd run folder (config + checkpoints)")
     p.add_argument("--step", type=int, default=None, help="checkpoint step (default newest)")
     p.add_argument("--video", default=None, help="condition on this video file (PyAV) instead")
@@ -85,10 +95,83 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    if args.num_samples < 1 or args.num_clips < 1:
-        raise SystemExit("--num-samples and --num-clips must be >= 1")
+def check_args(args: argparse.Namespace) -> tuple[Any, int, np.ndarray | None]:
+    """Checks the flags and the run folder, and decodes `--video`, before a model is built.
+
+    Returns:
+      `(run config, checkpoint step, [1, t, H, W, 3] clips from --video or None)`.
+
+    Raises:
+      ConfigError: naming the flag, what it accepts and the value given.
+    """
+    from train_trivd.train import load_run_config, model_config
+
+    for flag, value in (("--num-samples", args.num_samples), ("--num-clips", args.num_clips)):
+        if value < 1:
+            raise ConfigError(f"{flag}: expected an integer >= 1, got {value}")
+    if args.start < 0:
+        raise ConfigError(f"--start: expected an integer >= 0, got {args.start}")
+    if args.standing_batches is not None and args.standing_batches < 0:
+        raise ConfigError(
+            f"--standing-batches: expected an integer >= 0, got {args.standing_batches}"
+        )
+    step = cli.check_run_folder(args.workdir, trained_by="train-trivd", step=args.step)
+    config = load_run_config(args.workdir)
+    if not args.video:
+        return config, step, None
+    mc = model_config(config)
+    clips = load_clips_from_video(args.video, mc.resolution, mc.num_frames, args.start)
+    if clips.shape[1] < mc.num_cond_frames:
+        raise ConfigError(
+            f"--video={args.video!r} has {clips.shape[1]} frames from --start={args.start}; "
+            f"expected at least num_cond_frames={mc.num_cond_frames}"
+        )
+    return config, step, clips
+
+
+def compile_only(argv: list[str], request: cli.CompileRequest) -> int:
+    """`--compile_only`: G's sampling pass of a run's config (`--workdir`) or of any config
+    (`--config=NAME[:ARG]` and overrides) for `--num-clips` x `--num-samples` clips."""
+    from train_trivd.compile_only import sample_report
+    from train_trivd.configs import CONFIG_DIR, validate
+    from train_trivd.train import load_run_config
+
+    parser = cli.ArgumentParser(prog="sample-trivd --compile_only")
+    parser.add_argument("--workdir", default=None)
+    parser.add_argument("--num-clips", "--num_clips", type=int, default=4)
+    parser.add_argument("--num-samples", "--num_samples", type=int, default=2)
+    args, rest = parser.parse_known_args(argv)
+    for flag, value in (("--num-clips", args.num_clips), ("--num-samples", args.num_samples)):
+        if value < 1:
+            raise ConfigError(f"{flag}: expected an integer >= 1, got {value}")
+    if args.workdir:
+        cli.check_run_folder(args.workdir, trained_by="train-trivd")
+        config = load_run_config(args.workdir)
+    else:
+        config, rest = cli.parse_config_flags(
+            rest,
+            config_dir=CONFIG_DIR,
+            default="embedded:tiny",
+            validate=functools.partial(validate, needs_data=False),
+        )
+    if rest:
+        raise ConfigError(
+            f"unrecognized arguments: {' '.join(rest)}; with --compile_only expected "
+            "--workdir=RUN or --config=NAME[:ARG] [--config.FIELD=VALUE ...], --num-clips=N, "
+            "--num-samples=N"
+        )
+    count = args.num_clips * args.num_samples
+    return cli.run_compile_only(lambda: sample_report(config, request.topology, count), request)
+
+
+@cli.command("sample-trivd")
+def main(argv: list[str]) -> int:
+    """Samples from a run; exit status 2 on a bad flag, run folder or video file."""
+    argv, compile_request = cli.pop_compile_only(argv)
+    if compile_request:
+        return compile_only(argv, compile_request)
+    args = parse_args(argv)
+    config, step, clips = check_args(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     import gan_video
     import jax
@@ -97,20 +180,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     from train_trivd.evaluate import Predictor, truncation_value, write_outputs
     from train_trivd.main import configure_jax
     from train_trivd.motion import motion_field
-    from train_trivd.train import load_run_config, model_config, train_config
+    from train_trivd.train import model_config, train_config
 
-    config = load_run_config(args.workdir)
     configure_jax(config)  # same XLA flags as training, so its compiled samplers are reused
     mc = model_config(config)
     tc, size = mc.num_cond_frames, mc.resolution
     gan = gan_video.make_gan(mc, train_config(config))
-    state, step = restore_state(gan, args.workdir, args.step)
+    state, step = restore_state(gan, args.workdir, step)
     params = state["g"]["params"] if args.raw_weights else state["ema"]
 
-    if args.video:
-        clips = load_clips_from_video(args.video, size, mc.num_frames, args.start)
-        if clips.shape[1] < tc:
-            raise SystemExit(f"--video has {clips.shape[1]} frames from --start, need {tc}")
+    if clips is not None:
         source = os.path.basename(args.video)
     else:
         directory = data.data_dir(config)

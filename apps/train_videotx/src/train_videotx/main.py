@@ -7,55 +7,55 @@ import os
 import sys
 from collections.abc import Sequence
 
-from video_training import parse_config_args
+from video_training import ConfigError, cli
 
-DEFAULT_CONFIG = "default.py:tiny"
-CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
+from train_videotx.configs import CONFIG_DIR, validate
 
-USAGE = """usage: train-videotx [--config=FILE.py[:ARG]] [--config.FIELD=VALUE ...]
+DEFAULT_CONFIG = "default:tiny"
 
-  FILE is a path, or a name in train_videotx/configs (default.py, bair.py, kinetics600.py,
-  moving_mnist.py); with no flags: --config=default.py:tiny (a few minutes on a CPU).
+USAGE = f"""usage: train-videotx [--config=NAME[:ARG]] [--config.FIELD=VALUE ...]
+                     [--compile_only --topology=NAME [--json=PATH]]
+
+  --config takes NAME, NAME.py or path/to/file.py, each optionally with :ARG (e.g. bair,
+  bair.py:tiny, ./my_exp.py:tiny). NAME is a file in train_videotx/configs (bair, default,
+  kinetics600, moving_mnist); with no flags: --config=default:tiny (minutes on a CPU).
+  --config.FIELD=VALUE overrides a field (e.g. --config.batch_size=8); unknown fields and
+  bad values exit with status 2 before anything is built.
   The run writes to --config.workdir (default runs/<config.name>) and resumes from it.
+{cli.COMPILE_ONLY_USAGE}
 """
 
 
-def resolve_config_spec(spec: str) -> str:
-    """`bair.py:tiny` or `configs/bair.py` -> the packaged file when the path does not exist."""
-    path, sep, arg = spec.partition(":")
-    if not os.path.exists(path):
-        packaged = os.path.join(CONFIG_DIR, os.path.basename(path))
-        if not packaged.endswith(".py"):
-            packaged += ".py"
-        if os.path.exists(packaged):
-            path = packaged
-    return path + sep + arg
-
-
 def parse_args(argv: Sequence[str]):
-    """`(config, unparsed)` from `--config=...` and `--config.a.b=value` overrides."""
-    argv = list(argv)
-    specs = [a for a in argv if a == "--config" or a.startswith("--config=")]
-    if not specs:
-        argv.insert(0, f"--config={DEFAULT_CONFIG}")
-    resolved = []
-    for i, a in enumerate(argv):
-        if a.startswith("--config="):
-            a = "--config=" + resolve_config_spec(a.split("=", 1)[1])
-        elif i and argv[i - 1] == "--config":
-            a = resolve_config_spec(a)
-        resolved.append(a)
-    return parse_config_args(resolved)
+    """`(config, unparsed)` from `--config=...` and `--config.a.b=value`, validated.
+
+    Raises:
+      ConfigError: an unknown config, `:ARG`, field or a bad value.
+    """
+    return cli.parse_config_flags(
+        argv, config_dir=CONFIG_DIR, default=DEFAULT_CONFIG, validate=validate
+    )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
+@cli.command("train-videotx")
+def main(argv: list[str]) -> int:
+    """Parses and validates the config, then trains; exit status 2 on a configuration error."""
     if any(a in ("-h", "--help") for a in argv):
         print(USAGE)
         return 0
+    argv, compile_request = cli.pop_compile_only(argv)
     config, rest = parse_args(argv)
     if rest:
-        raise SystemExit(f"unknown arguments {rest}\n{USAGE}")
+        raise ConfigError(
+            f"unrecognized arguments: {' '.join(rest)}; expected --config=NAME[:ARG] and "
+            "--config.FIELD=VALUE (see train-videotx --help)"
+        )
+    if compile_request:
+        from train_videotx.compile_only import train_report
+
+        return cli.run_compile_only(
+            lambda: train_report(config, compile_request.topology), compile_request
+        )
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("train_videotx").setLevel(logging.INFO)
     from train_videotx.train import train  # heavy imports after argument checks

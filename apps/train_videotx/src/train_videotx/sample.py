@@ -6,19 +6,23 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Sequence
 
 import jax
+import ml_collections
 import numpy as np
+from video_training import ConfigError, cli
 
-USAGE_EXAMPLES = """examples:
+USAGE_EXAMPLES = f"""examples:
   sample-videotx --workdir=runs/default_tiny                 # primed on held-out clips
   sample-videotx --workdir=runs/default_tiny --video=me.mp4 --num_samples=8 --temperature=1.0
+  sample-videotx --config=bair --num_samples=16 --compile_only --topology=v5e:2x2
+
+{cli.COMPILE_ONLY_USAGE}
 """
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = cli.ArgumentParser(
         prog="sample-videotx",
         description=__doc__,
         epilog=USAGE_EXAMPLES,
@@ -57,49 +61,84 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def load_prime_video(path: str, *, start_frame: int, num_frames: int, size: int) -> np.ndarray:
-    """`[num_frames, size, size, 3]` uint8 from a user's video: centre crop + Lanczos (section 4.3)."""
-    from video_training.data import decode_video, vt_spatial
+    """`[num_frames, size, size, 3]` uint8 from a user's video: centre crop + Lanczos (section 4.3).
+
+    Raises:
+      ConfigError: a negative `start_frame`, or a file that is missing, undecodable or short.
+    """
+    from video_training.data import vt_spatial
 
     if start_frame < 0:
-        raise ValueError(f"start_frame must be >= 0, got {start_frame}")
-    frames = decode_video(path, max_frames=start_frame + num_frames)[start_frame:]
+        raise ConfigError(f"--start_frame: expected an integer >= 0, got {start_frame}")
+    frames = cli.decode_video_arg(path, max_frames=start_frame + num_frames)[start_frame:]
     if frames.shape[0] < num_frames:
-        raise ValueError(
-            f"video {path} has {frames.shape[0] + start_frame} frames: need start_frame + "
-            f"num_prime_frames = {start_frame + num_frames}"
+        raise ConfigError(
+            f"--video={path!r} has {frames.shape[0] + start_frame} frames: need start_frame + "
+            f"num_prime_frames = {start_frame} + {num_frames} = {start_frame + num_frames}"
         )
     return vt_spatial(frames, size)
 
 
-def run(args: argparse.Namespace) -> tuple[np.ndarray, list[str]]:
-    """Samples as `args` asks; returns `([N, F, H, W, 3] uint8 samples, written paths)`."""
-    from train_videotx import data as vtx_data
-    from train_videotx.evaluation import continue_videos, write_grid
-    from train_videotx.model import (
-        enable_compilation_cache,
-        load_config,
-        make_setup,
-        restore_params,
-    )
+def check_args(args: argparse.Namespace) -> tuple[ml_collections.ConfigDict, np.ndarray | None]:
+    """Checks the run folder and every flag, and decodes `--video`, before a model is built.
+
+    Returns:
+      `(run config, [num_samples, P, H, W, 3] uint8 primes from --video or None)`.
+
+    Raises:
+      ConfigError: naming the flag, what it accepts and the value given.
+    """
+    from train_videotx.model import load_config
 
     if args.num_samples < 1:
-        raise ValueError(f"num_samples must be >= 1, got {args.num_samples}")
+        raise ConfigError(f"--num_samples: expected an integer >= 1, got {args.num_samples}")
+    for flag, value in (("--temperature", args.temperature), ("--fps", args.fps)):
+        if value is not None and not value > 0:
+            raise ConfigError(f"{flag}: expected a number > 0, got {value}")
+    formats = [f.strip() for f in args.formats.split(",") if f.strip()]
+    if not formats or not set(formats) <= {"gif", "mp4"}:
+        raise ConfigError(
+            f"--formats: expected a comma-separated list of gif, mp4, got {args.formats!r}"
+        )
+    cli.check_run_folder(args.workdir, trained_by="train-videotx", step=args.step)
     config = load_config(args.workdir)
+    num_prime = config.num_prime_frames if args.num_prime_frames is None else args.num_prime_frames
+    num_frames = args.num_frames or config.sample.num_frames
+    if num_prime < 1:
+        raise ConfigError(
+            f"--num_prime_frames: expected an integer >= 1 to continue a video, got {num_prime}"
+        )
+    if num_frames <= num_prime:
+        raise ConfigError(
+            f"--num_frames={num_frames} must exceed num_prime_frames={num_prime}; "
+            f"expected an integer > {num_prime}"
+        )
+    if not args.video:
+        return config, None
+    prime = load_prime_video(
+        args.video, start_frame=args.start_frame, num_frames=num_prime, size=config.data.size
+    )
+    return config, np.repeat(prime[None], args.num_samples, axis=0)
+
+
+def run(args: argparse.Namespace) -> tuple[np.ndarray, list[str]]:
+    """Samples as `args` asks; returns `([N, F, H, W, 3] uint8 samples, written paths)`.
+
+    Raises:
+      ConfigError: from `check_args`, before the model is built or restored.
+    """
+    from train_videotx import data as vtx_data
+    from train_videotx.evaluation import continue_videos, write_grid
+    from train_videotx.model import enable_compilation_cache, make_setup, restore_params
+
+    config, prime = check_args(args)
     enable_compilation_cache(config.get("compilation_cache_dir", ""))
     setup = make_setup(config)
     params, step = restore_params(setup, args.workdir, args.step)
     num_prime = config.num_prime_frames if args.num_prime_frames is None else args.num_prime_frames
     num_frames = args.num_frames or config.sample.num_frames
     temperature = config.sample.temperature if args.temperature is None else args.temperature
-    if num_prime < 1:
-        raise ValueError(f"num_prime_frames must be >= 1 to continue a video, got {num_prime}")
-    if num_frames <= num_prime:
-        raise ValueError(f"num_frames={num_frames} must exceed num_prime_frames={num_prime}")
-    if args.video:
-        prime = load_prime_video(
-            args.video, start_frame=args.start_frame, num_frames=num_prime, size=config.data.size
-        )
-        prime = np.repeat(prime[None], args.num_samples, axis=0)
+    if prime is not None:
         shown = []
     else:
         split = args.split or config.data.eval_split
@@ -126,7 +165,42 @@ def run(args: argparse.Namespace) -> tuple[np.ndarray, list[str]]:
     return samples, paths
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def compile_only(argv: list[str], request: cli.CompileRequest) -> int:
+    """`--compile_only`: the sampling loop of a run's config (`--workdir`) or of any config
+    (`--config=NAME[:ARG]` and overrides), for `--num_samples` videos, compiled for a target."""
+    from train_videotx.compile_only import sample_report
+    from train_videotx.configs import CONFIG_DIR, validate
+    from train_videotx.model import load_config
+
+    parser = cli.ArgumentParser(prog="sample-videotx --compile_only")
+    parser.add_argument("--workdir", default=None)
+    parser.add_argument("--num_samples", "--num-samples", type=int, default=4)
+    args, rest = parser.parse_known_args(argv)
+    if args.num_samples < 1:
+        raise ConfigError(f"--num_samples: expected an integer >= 1, got {args.num_samples}")
+    if args.workdir:
+        cli.check_run_folder(args.workdir, trained_by="train-videotx")
+        config = load_config(args.workdir)
+    else:
+        config, rest = cli.parse_config_flags(
+            rest, config_dir=CONFIG_DIR, default="default:tiny", validate=validate
+        )
+    if rest:
+        raise ConfigError(
+            f"unrecognized arguments: {' '.join(rest)}; with --compile_only expected "
+            "--workdir=RUN or --config=NAME[:ARG] [--config.FIELD=VALUE ...], --num_samples=N"
+        )
+    return cli.run_compile_only(
+        lambda: sample_report(config, request.topology, args.num_samples), request
+    )
+
+
+@cli.command("sample-videotx")
+def main(argv: list[str]) -> int:
+    """Samples from a run; exit status 2 on a bad flag, run folder or video file."""
+    argv, compile_request = cli.pop_compile_only(argv)
+    if compile_request:
+        return compile_only(argv, compile_request)
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     _, paths = run(args)

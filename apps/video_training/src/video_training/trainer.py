@@ -74,6 +74,67 @@ class PeriodicHook:
 
 
 @dataclasses.dataclass
+class StepFunctions:
+    """The jitted pieces of a sharded training loop (what `Trainer` runs, and `--compile_only`
+    lowers for other hardware)."""
+
+    abstract_state: Any
+    state_sharding: Any
+    init_rng: jax.Array
+    train_rng: jax.Array
+    step_fn: Callable[..., Any]  # (state, rng, batch) -> (state, metrics), not yet jitted
+    jit_kwargs: dict[str, Any]  # shardings and donation for `jax.jit(step_fn, **jit_kwargs)`
+
+
+def step_functions(
+    init_fn: InitFn,
+    update_fn: UpdateFn,
+    mesh: Mesh,
+    *,
+    seed: int = 0,
+    state_sharding: Callable[[Any], Any] | None = None,
+) -> StepFunctions:
+    """Shapes, shardings and the step of a training loop on `mesh` (see `Trainer`)."""
+    base = jax.random.key(seed)
+    init_rng, train_rng = jax.random.split(base)
+    abstract = jax.eval_shape(init_fn, init_rng)
+    if not isinstance(abstract, Mapping) or "step" not in abstract:
+        raise ValueError("init_fn must return a dict-like state with a scalar integer 'step'")
+    shardings = (
+        state_sharding(abstract)
+        if state_sharding
+        else jax.tree.map(lambda _: replicated(mesh), abstract)
+    )
+    repl = replicated(mesh)
+
+    def step_fn(state, rng, batch):
+        return update_fn(state, jax.random.fold_in(rng, state["step"]), batch)
+
+    return StepFunctions(
+        abstract_state=abstract,
+        state_sharding=shardings,
+        init_rng=init_rng,
+        train_rng=train_rng,
+        step_fn=step_fn,
+        jit_kwargs={
+            "in_shardings": (shardings, repl, batch_sharding(mesh)),
+            "out_shardings": (shardings, repl),
+            "donate_argnums": (0,),
+        },
+    )
+
+
+def under_mesh(fn: Callable[..., Any], mesh: Mesh) -> Callable[..., Any]:
+    """`fn` called with `mesh` as the current mesh, so kernels can run per shard while tracing."""
+
+    def call(*args, **kwargs):
+        with jax.set_mesh(mesh):
+            return fn(*args, **kwargs)
+
+    return call
+
+
+@dataclasses.dataclass
 class TrainResult:
     """What `Trainer.train` ends with."""
 
@@ -119,29 +180,15 @@ class Trainer:
         self.config = config
         self.mesh = mesh or make_mesh(config.model_parallelism)
         self.init_fn, self.update_fn = init_fn, update_fn
-        base = jax.random.key(config.seed)
-        self.init_rng, self.train_rng = jax.random.split(base)
-        abstract = jax.eval_shape(init_fn, self.init_rng)
-        if not isinstance(abstract, Mapping) or "step" not in abstract:
-            raise ValueError("init_fn must return a dict-like state with a scalar integer 'step'")
-        self.abstract_state = abstract
-        self.state_sharding = (
-            state_sharding(abstract)
-            if state_sharding
-            else jax.tree.map(lambda _: replicated(self.mesh), abstract)
+        fns = step_functions(
+            init_fn, update_fn, self.mesh, seed=config.seed, state_sharding=state_sharding
         )
-        repl = replicated(self.mesh)
-
-        def step_fn(state, rng, batch):
-            return update_fn(state, jax.random.fold_in(rng, state["step"]), batch)
-
-        self._init = jax.jit(init_fn, out_shardings=self.state_sharding)
-        self._step = jax.jit(
-            step_fn,
-            in_shardings=(self.state_sharding, repl, batch_sharding(self.mesh)),
-            out_shardings=(self.state_sharding, repl),
-            donate_argnums=(0,),
-        )
+        self.init_rng, self.train_rng = fns.init_rng, fns.train_rng
+        self.abstract_state = fns.abstract_state
+        self.state_sharding = fns.state_sharding
+        # Pallas kernels run per shard of the current mesh: trace under this one.
+        self._init = under_mesh(jax.jit(init_fn, out_shardings=self.state_sharding), self.mesh)
+        self._step = under_mesh(jax.jit(fns.step_fn, **fns.jit_kwargs), self.mesh)
         self._finite = jax.jit(tree_is_finite)
         self.writer = writer or create_writer(config.workdir, backend=config.metrics_backend)
         self.checkpointer = Checkpointer(

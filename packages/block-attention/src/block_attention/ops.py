@@ -12,8 +12,9 @@ import numpy as np
 
 from block_attention import pallas_gpu, pallas_tpu
 from block_attention.bias import bias_matrix
-from block_attention.block_sizes import BlockSizes
+from block_attention.block_sizes import BlockSizes, tpu_hardware
 from block_attention.reference import RelBias, block_attention_reference
+from block_attention.sharding import P, axes_size, kernel_axes, per_shard, spec_axis
 
 Implementation = Literal["auto", "xla", "pallas"]
 IMPLEMENTATIONS = ("auto", "xla", "pallas")
@@ -31,12 +32,31 @@ class KernelConfig:
       causal: raster-order causal mask inside each block.
       block_sizes: work per program.
       interpret: False, True or a `pltpu.InterpretParams` (runs the TPU kernel on CPU).
+      vmem_limit_bytes: scoped VMEM the TPU kernels may use (None: the compiler's default).
+      f32_matmul: feed the TPU's matrix unit f32 operands (TPU v2/v3 take no bf16 matmuls).
     """
 
     block_shape: tuple[int, int, int]
     causal: bool
     block_sizes: BlockSizes
     interpret: Any = False
+    vmem_limit_bytes: int | None = None
+    f32_matmul: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class ShardConfig:
+    """How the current mesh splits the kernels' operands (see `sharding.kernel_axes`)."""
+
+    mesh: Any
+    batch_axes: tuple[str, ...]
+    head_axes: tuple[str, ...]
+
+    def video_spec(self) -> P:
+        return P(spec_axis(self.batch_axes), None, None, None, spec_axis(self.head_axes), None)
+
+    def table_spec(self) -> P:
+        return P(spec_axis(self.head_axes), None, None)
 
 
 def _config_kwargs(config: KernelConfig) -> dict[str, Any]:
@@ -49,28 +69,60 @@ def _dispatch(name: str, config: KernelConfig, *args):
     tpu_fn = functools.partial(getattr(pallas_tpu, f"block_attention_{name}"), **kwargs)
     if config.interpret:
         return tpu_fn(*args)
-    gpu_fn = functools.partial(getattr(pallas_gpu, f"block_attention_{name}"), **kwargs)
+    gpu_kwargs = {k: kwargs[k] for k in ("block_shape", "causal", "block_sizes", "interpret")}
+    gpu_fn = functools.partial(getattr(pallas_gpu, f"block_attention_{name}"), **gpu_kwargs)
     # Platforms without a kernel (CPU) interpret the TPU kernel.
     interp_kwargs = dict(kwargs, interpret=True)
     default_fn = functools.partial(getattr(pallas_tpu, f"block_attention_{name}"), **interp_kwargs)
     return jax.lax.platform_dependent(*args, tpu=tpu_fn, cuda=gpu_fn, default=default_fn)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(4,))
-def _block_attention_pallas(q, k, v, g, config: KernelConfig):
-    return _dispatch("fwd", config, q, k, v, g)
+def _sharded_fwd(config: KernelConfig, shards: ShardConfig | None, q, k, v, g):
+    """The forward kernels once per shard of the mesh (or once, without a mesh)."""
+    if shards is None:
+        return _dispatch("fwd", config, q, k, v, g)
+    x = shards.video_spec()
+    if g is None:
+        fn = lambda q, k, v: _dispatch("fwd", config, q, k, v, None)
+        return per_shard(fn, (q, k, v), (x, x, x), x, shards.mesh)
+    fn = lambda q, k, v, g: _dispatch("fwd", config, q, k, v, g)
+    return per_shard(fn, (q, k, v, g), (x, x, x, shards.table_spec()), x, shards.mesh)
 
 
-def _block_attention_fwd(q, k, v, g, config: KernelConfig):
+def _sharded_bwd(config: KernelConfig, shards: ShardConfig | None, q, k, v, g, do):
+    """The backward kernels per shard; dG's per-shard partial sums are added up here."""
+    if shards is None:
+        return _dispatch("bwd", config, q, k, v, g, do)
+    x = shards.video_spec()
+    if g is None:
+        fn = lambda q, k, v, do: _dispatch("bwd", config, q, k, v, None, do)[:3]
+        return (*per_shard(fn, (q, k, v, do), (x,) * 4, (x,) * 3, shards.mesh), None)
+
+    def fn(q, k, v, g, do):
+        dq, dk, dv, dg = _dispatch("bwd", config, q, k, v, g, do)
+        return dq, dk, dv, dg[None]  # [1, heads / model, m, m]: one partial per batch shard
+
+    dg_spec = P(spec_axis(shards.batch_axes), spec_axis(shards.head_axes), None, None)
+    dq, dk, dv, dg = per_shard(
+        fn, (q, k, v, g, do), (x, x, x, shards.table_spec(), x), (x, x, x, dg_spec), shards.mesh
+    )
+    return dq, dk, dv, jnp.sum(dg, axis=0)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(4, 5))
+def _block_attention_pallas(q, k, v, g, config: KernelConfig, shards: ShardConfig | None):
+    return _sharded_fwd(config, shards, q, k, v, g)
+
+
+def _block_attention_fwd(q, k, v, g, config: KernelConfig, shards: ShardConfig | None):
     # A block is a single tile, so the backward recomputes the softmax from q, k (and G)
     # instead of storing o and the log-sum-exp: fewer bytes through HBM.
-    return _dispatch("fwd", config, q, k, v, g), (q, k, v, g)
+    return _sharded_fwd(config, shards, q, k, v, g), (q, k, v, g)
 
 
-def _block_attention_bwd(config: KernelConfig, residuals, do):
+def _block_attention_bwd(config: KernelConfig, shards: ShardConfig | None, residuals, do):
     q, k, v, g = residuals
-    dq, dk, dv, dg = _dispatch("bwd", config, q, k, v, g, do)
-    return dq, dk, dv, dg
+    return _sharded_bwd(config, shards, q, k, v, g, do)
 
 
 _block_attention_pallas.defvjp(_block_attention_fwd, _block_attention_bwd)
@@ -179,16 +231,38 @@ def block_attention(
     ):
         return block_attention_reference(q, k, v, block_shape, rel_bias=rel_bias, causal=causal)
 
-    _, _, H, W, heads, head_dim = q.shape
+    batch, _, H, W, heads, head_dim = q.shape
+    axes = kernel_axes(batch, heads)
+    shards = None if axes is None else ShardConfig(*axes)
+    local_heads = heads if shards is None else heads // axes_size(shards.mesh, shards.head_axes)
     grid_h, grid_w = H // block_shape[1], W // block_shape[2]
+    hardware = tpu_hardware()
+    f32_matmul = not hardware.bf16_matmul and jnp.dtype(q.dtype) != jnp.float32
     if block_sizes is None:
-        block_sizes = BlockSizes.get_default(heads, grid_h, grid_w, n, head_dim)
-    block_sizes.validate(heads, grid_h, grid_w)
-    config = KernelConfig(block_shape, causal, block_sizes, interpret)
+        block_sizes = BlockSizes.get_default(
+            local_heads,
+            grid_h,
+            grid_w,
+            n,
+            head_dim,
+            dtype=q.dtype,
+            block_shape=block_shape,
+            vmem_bytes=hardware.vmem_budget_bytes,
+            f32_matmul=f32_matmul,
+        )
+    block_sizes.validate(local_heads, grid_h, grid_w)
+    config = KernelConfig(
+        block_shape,
+        causal,
+        block_sizes,
+        interpret,
+        vmem_limit_bytes=hardware.vmem_limit_bytes,
+        f32_matmul=f32_matmul,
+    )
     g = None if rel_bias is None else bias_matrix(rel_bias, block_shape)
 
     def kernel_path(q, k, v, g):
-        return _block_attention_pallas(q, k, v, g, config)
+        return _block_attention_pallas(q, k, v, g, config, shards)
 
     if implementation == "pallas" or interpret:
         return kernel_path(q, k, v, g)

@@ -54,7 +54,9 @@ def _block_iter(block_shape, block_sizes):
             yield pl.ds(by * h, h), pl.ds(bx * w, w)
 
 
-def _block_attention_fwd_kernel(*refs, block_shape, block_sizes, causal, scale, has_bias):
+def _block_attention_fwd_kernel(
+    *refs, block_shape, block_sizes, causal, scale, has_bias, matmul_dtype
+):
     if has_bias:
         q_ref, k_ref, v_ref, r_ref, g_ref, o_ref = refs
     else:
@@ -69,15 +71,16 @@ def _block_attention_fwd_kernel(*refs, block_shape, block_sizes, causal, scale, 
         bias = _dense_bias(r_ref[...], g_ref[head]) if has_bias else None
         for ys, xs in _block_iter(block_shape, block_sizes):
             idx = (slice(None), ys, xs, head, slice(None))
-            q = q_ref[idx].reshape(n, d)  # [n, d]
-            k = k_ref[idx].reshape(n, d)
-            v = v_ref[idx].reshape(n, d)
+            # [n, d] each, in the dtype the matrix unit takes (f32 on TPU v2/v3).
+            q, k, v = (x[idx].reshape(n, d).astype(matmul_dtype) for x in (q_ref, k_ref, v_ref))
             p = _probs(q, k, bias, scale=scale, causal=causal)  # [n, n]
             o = jnp.dot(p.astype(v.dtype), v, preferred_element_type=jnp.float32)  # [n, d]
             o_ref[idx] = o.reshape(t, h, w, d).astype(o_ref.dtype)
 
 
-def _block_attention_bwd_kernel(*refs, block_shape, block_sizes, causal, scale, has_bias):
+def _block_attention_bwd_kernel(
+    *refs, block_shape, block_sizes, causal, scale, has_bias, matmul_dtype
+):
     if has_bias:
         q_ref, k_ref, v_ref, do_ref, r_ref, g_ref, dq_ref, dk_ref, dv_ref, dg_ref = refs
     else:
@@ -91,10 +94,10 @@ def _block_attention_bwd_kernel(*refs, block_shape, block_sizes, causal, scale, 
         ds_sum = jnp.zeros((n, n), jnp.float32)
         for ys, xs in _block_iter(block_shape, block_sizes):
             idx = (slice(None), ys, xs, head, slice(None))
-            q = q_ref[idx].reshape(n, d)  # [n, d]
-            k = k_ref[idx].reshape(n, d)
-            v = v_ref[idx].reshape(n, d)
-            do = do_ref[idx].reshape(n, d)
+            # [n, d] each, in the dtype the matrix unit takes (f32 on TPU v2/v3).
+            q, k, v, do = (
+                x[idx].reshape(n, d).astype(matmul_dtype) for x in (q_ref, k_ref, v_ref, do_ref)
+            )
             p = _probs(q, k, bias, scale=scale, causal=causal)  # [n, n]
             dp = lax.dot_general(do, v, TRANS_B, preferred_element_type=jnp.float32)  # [n, n]
             # rowsum(p * dp) == rowsum(do * o): no need to keep o from the forward.
@@ -137,11 +140,20 @@ def _grid_and_specs(shape, block_shape, block_sizes):
     return grid, video_spec, r_spec, g_spec
 
 
-def _compiler_params():
-    return pltpu.CompilerParams(dimension_semantics=("parallel",) * 5)
+def _compiler_params(vmem_limit_bytes):
+    return pltpu.CompilerParams(
+        dimension_semantics=("parallel",) * 5, vmem_limit_bytes=vmem_limit_bytes
+    )
 
 
-@functools.partial(jax.jit, static_argnames=("block_shape", "causal", "block_sizes", "interpret"))
+def _matmul_dtype(dtype, f32_matmul: bool):
+    return jnp.float32 if f32_matmul else jnp.dtype(dtype)
+
+
+_STATIC = ("block_shape", "causal", "block_sizes", "interpret", "vmem_limit_bytes", "f32_matmul")
+
+
+@functools.partial(jax.jit, static_argnames=_STATIC)
 def block_attention_fwd(
     q: jax.Array,
     k: jax.Array,
@@ -152,6 +164,8 @@ def block_attention_fwd(
     causal: bool,
     block_sizes: BlockSizes,
     interpret: Any = False,
+    vmem_limit_bytes: int | None = None,
+    f32_matmul: bool = False,
 ) -> jax.Array:
     """Forward kernel.
 
@@ -164,6 +178,8 @@ def block_attention_fwd(
       causal: raster-order causal mask inside a block.
       block_sizes: work per program.
       interpret: run in the Pallas interpreter.
+      vmem_limit_bytes: scoped VMEM for Mosaic (None: its default).
+      f32_matmul: upcast the matmul operands to f32 (TPU v2/v3 have no bf16 matmuls).
 
     Returns:
       o: [B, T, H, W, heads, head_dim], q's dtype.
@@ -177,6 +193,7 @@ def block_attention_fwd(
         causal=causal,
         scale=1.0 / float(np.sqrt(q.shape[-1])),
         has_bias=has_bias,
+        matmul_dtype=_matmul_dtype(q.dtype, f32_matmul),
     )
     inputs = [q, k, v]
     in_specs = [video_spec] * 3
@@ -189,13 +206,13 @@ def block_attention_fwd(
         in_specs=in_specs,
         out_specs=video_spec,
         out_shape=jax.ShapeDtypeStruct(q.shape, q.dtype),
-        compiler_params=_compiler_params(),
+        compiler_params=_compiler_params(vmem_limit_bytes),
         interpret=interpret,
         name="block_attention_fwd",
     )(*inputs)
 
 
-@functools.partial(jax.jit, static_argnames=("block_shape", "causal", "block_sizes", "interpret"))
+@functools.partial(jax.jit, static_argnames=_STATIC)
 def block_attention_bwd(
     q: jax.Array,
     k: jax.Array,
@@ -207,6 +224,8 @@ def block_attention_bwd(
     causal: bool,
     block_sizes: BlockSizes,
     interpret: Any = False,
+    vmem_limit_bytes: int | None = None,
+    f32_matmul: bool = False,
 ) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array | None]:
     """Backward kernel: recomputes each block's softmax and returns all input gradients.
 
@@ -214,7 +233,8 @@ def block_attention_bwd(
       q, k, v: [B, T, H, W, heads, head_dim] forward inputs.
       g: None or f32 [heads, m, m] bias tables in Toeplitz form.
       do: [B, T, H, W, heads, head_dim] output cotangent.
-      block_shape, causal, block_sizes, interpret: as in `block_attention_fwd`.
+      block_shape, causal, block_sizes, interpret, vmem_limit_bytes, f32_matmul: as in
+        `block_attention_fwd`.
 
     Returns:
       (dq, dk, dv) shaped like q, and dg (f32 [heads, m, m], or None without bias).
@@ -228,6 +248,7 @@ def block_attention_bwd(
         causal=causal,
         scale=1.0 / float(np.sqrt(q.shape[-1])),
         has_bias=has_bias,
+        matmul_dtype=_matmul_dtype(q.dtype, f32_matmul),
     )
     inputs = [q, k, v, do]
     in_specs = [video_spec] * 4
@@ -251,7 +272,7 @@ def block_attention_bwd(
         in_specs=in_specs,
         out_specs=out_specs,
         out_shape=out_shape,
-        compiler_params=_compiler_params(),
+        compiler_params=_compiler_params(vmem_limit_bytes),
         interpret=interpret,
         name="block_attention_bwd",
     )(*inputs)

@@ -15,6 +15,7 @@ import functools
 import jax
 
 from warp_ops import pallas_gpu, pallas_tpu, reference, validation
+from warp_ops.sharding import per_batch_shard
 
 IMPLEMENTATIONS = ("auto", "xla", "pallas")
 
@@ -31,8 +32,16 @@ def _tpu_friendly(h: jax.Array) -> bool:
     return h.shape[2] % 8 == 0
 
 
-def _dispatch(mode: str, h, args, *, tpu, gpu, xla):
-    """Runs `tpu`, `gpu` or `xla` on `args`; `tpu` and `gpu` take an `interpret` keyword."""
+def _dispatch(mode: str, h, args, *, tpu, gpu, xla, num_outputs=None):
+    """Runs `tpu`, `gpu` or `xla` on `args`, once per batch shard of the current mesh.
+
+    `tpu` and `gpu` take an `interpret` keyword; every argument and output has the batch first.
+    """
+    fn = functools.partial(_dispatch_one, mode, h, tpu=tpu, gpu=gpu, xla=xla)
+    return per_batch_shard(fn, args, num_outputs)
+
+
+def _dispatch_one(mode: str, h, *args, tpu, gpu, xla):
     if mode == "interpret":
         return tpu(*args, interpret=True)
     tpu_branch = functools.partial(tpu, interpret=False) if _tpu_friendly(h) else xla
@@ -77,7 +86,7 @@ def _pixelwise_bwd(kernel_size: int, mode: str, res, g):
     def gpu(h, g, weights, *, interpret):
         return pallas_gpu.warp_bwd(h, g, weights, kernel_size=kernel_size, interpret=interpret)
 
-    dh, dweights = _dispatch(mode, h, (h, g, weights), tpu=tpu, gpu=gpu, xla=xla)
+    dh, dweights = _dispatch(mode, h, (h, g, weights), tpu=tpu, gpu=gpu, xla=xla, num_outputs=2)
     return dh, dweights
 
 
@@ -180,7 +189,7 @@ def _factorized_bwd(kernel_size: int, mode: str, res, g):
         )
 
     dh, dkernels, dselection = _dispatch(
-        mode, h, (h, g, kernels, selection), tpu=tpu, gpu=gpu, xla=xla
+        mode, h, (h, g, kernels, selection), tpu=tpu, gpu=gpu, xla=xla, num_outputs=3
     )
     return dh, dkernels, dselection
 

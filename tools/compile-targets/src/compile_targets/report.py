@@ -55,6 +55,7 @@ class CompileReport:
     flops: float | None = None
     device_flops: float | None = None
     custom_calls: dict[str, int] = dataclasses.field(default_factory=dict)
+    kernel_vmem_bytes: dict[str, int] = dataclasses.field(default_factory=dict)
     compiled: Any = dataclasses.field(default=None, repr=False)
 
     @property
@@ -94,6 +95,23 @@ def short_error(message: str) -> str:
 
 _CUSTOM_CALL = re.compile(r'custom_call_target="([^"]+)"')
 _KERNEL_NAME = re.compile(r'"name":\s*"([A-Za-z0-9_]+)"|kernel_name="([A-Za-z0-9_]+)"')
+
+
+_VMEM_USED = re.compile(r'"used_scoped_memory_configs":\[([^\]]*)\]')
+_SCOPED = re.compile(r'"memory_space":"1","offset":"\d+","size":"(\d+)"')
+_INSTRUCTION = re.compile(r"^\s*(?:ROOT\s+)?%([\w.\-]+)\s*=")
+
+
+def _kernel_vmem(text: str) -> dict[str, int]:
+    """Scoped VMEM (memory space 1) per Mosaic custom call, from the compiled HLO text."""
+    used: dict[str, int] = {}
+    for line in text.splitlines():
+        if "tpu_custom_call" not in line:
+            continue
+        configs, name = _VMEM_USED.search(line), _INSTRUCTION.match(line)
+        if configs and name:
+            used[name.group(1)] = sum(int(s) for s in _SCOPED.findall(configs.group(1)))
+    return used
 
 
 def _custom_calls(text: str) -> dict[str, int]:
@@ -174,6 +192,7 @@ def compile_for(
         flops=_program_flops(lowered),
         device_flops=float(cost["flops"]) if cost and "flops" in cost else None,
         custom_calls=_custom_calls(text),
+        kernel_vmem_bytes=_kernel_vmem(text),
         compiled=compiled,
     )
 

@@ -46,6 +46,9 @@ def prefer_cpu_host() -> None:
     """
     from jax._src import xla_bridge
 
+    # Compile-only use of libtpu needs no exclusive lock on TPU chips: let several processes
+    # (parallel tests, concurrent compiles) load it.
+    os.environ.setdefault("ALLOW_MULTIPLE_LIBTPU_LOAD", "1")
     if os.environ.get("JAX_PLATFORMS") or xla_bridge.backends_are_initialized():
         return
     jax.config.update("jax_platforms", "cpu")

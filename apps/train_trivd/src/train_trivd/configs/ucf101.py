@@ -14,8 +14,9 @@ from train_trivd.configs.common import base_config
 
 
 def get_config(arg=None):
-    """`arg` is unused (kept for the `file.py:arg` convention)."""
-    del arg
+    """`arg`: None (this config has one variant; `ucf101:anything` is an error)."""
+    if arg is not None:
+        raise ValueError(f"ucf101 config takes no arg (expected None), got {arg!r}")
     c = base_config()
     c.name = "ucf101"
     c.model.update(num_cond_frames=5, num_pred_frames=11, g_ch=92, d_ch=92)
