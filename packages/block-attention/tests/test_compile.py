@@ -2,7 +2,7 @@
 
 CI compiles a representative case per backend (f32 value_and_grad, the VMEM-hungriest, on TPU
 v3's 16 MiB and on v5e; bf16 on v3, whose matrix unit takes no bf16; bf16 on the H100), the
-multi-device meshes and the negative controls; `-m slow` (or
+multi-device meshes and the negative controls; `-m matrix` (or
 `compile-matrix --kernels block_attention`) compiles all eight Video Transformer block shapes
 in both dtypes on every target.
 """
@@ -34,7 +34,7 @@ CI_CASES = [
     ("h100", _case((4, 8, 4), "bfloat16", True)),
 ]
 ALL_CASES = [
-    pytest.param(t, c, marks=pytest.mark.slow, id=f"{t}-{c.id}")
+    pytest.param(t, c, marks=pytest.mark.matrix, id=f"{t}-{c.id}")
     for t in kernel_matrix.TARGETS
     for c in CASES
     if (t, c) not in CI_CASES

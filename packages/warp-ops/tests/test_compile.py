@@ -2,7 +2,7 @@
 
 Shapes are TrIVD-GAN-FP's TSRU hidden states at 64x64 (per-core batch 8; ch 48 and 120). CI
 compiles the largest per backend and dtype-sensitive cases plus a multi-device mesh and a
-negative control; `-m slow` (or `compile-matrix --kernels pixelwise_warp,factorized_warp`)
+negative control; `-m matrix` (or `compile-matrix --kernels pixelwise_warp,factorized_warp`)
 compiles every shape in both dtypes on every target.
 """
 
@@ -39,7 +39,7 @@ CI_CASES = [
     ("h100", _case("pixelwise_warp", LARGEST, "float32")),
 ]
 ALL_CASES = [
-    pytest.param(t, c, marks=pytest.mark.slow, id=f"{t}-{c.id}")
+    pytest.param(t, c, marks=pytest.mark.matrix, id=f"{t}-{c.id}")
     for t in kernel_matrix.TARGETS
     for c in CASES
     if (t, c) not in CI_CASES

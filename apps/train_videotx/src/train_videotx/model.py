@@ -45,7 +45,7 @@ def model_config(model: ml_collections.ConfigDict) -> ar_video.VideoTransformerC
             model.variant, model.size, first_slice_decoder=model.first_slice_decoder
         )
         cfg = dataclasses.replace(cfg, attention_implementation=model.attention_implementation)
-    return dataclasses.replace(cfg, dtype=model.dtype)
+    return dataclasses.replace(cfg, dtype=model.dtype, remat=bool(model.get("remat", False)))
 
 
 def make_optimizer(opt: ml_collections.ConfigDict) -> optax.GradientTransformation:

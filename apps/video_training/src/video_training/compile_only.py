@@ -61,7 +61,7 @@ def local_bytes(tree: Any, shardings: Any) -> int:
     return total
 
 
-_ARRAY = re.compile(r"^\s*(?:ROOT\s+)?%([\w.\-]+)\s*=\s*(\w+)\[([\d,]*)\]")
+_ARRAY = re.compile(r"^\s*(?:ROOT\s+)?%?([\w.\-]+)\s*=\s*(\w+)\[([\d,]*)\]")
 _OP_NAME = re.compile(r'op_name="([^"]*)"')
 _ITEMSIZE = {"f64": 8, "s64": 8, "u64": 8, "f32": 4, "s32": 4, "u32": 4, "bf16": 2, "f16": 2}
 
@@ -125,10 +125,15 @@ class StepReport:
             "hbm_bytes": r.hbm_bytes,
             "flops": r.flops,
             "compile_seconds": round(r.compile_seconds, 1),
+            "out_of_memory": r.out_of_memory or (r.ok and not r.fits),
+            "largest_arrays": [
+                {"bytes": size, "shape": shape, "op": where} for size, shape, where in self.largest
+            ],
             "error": r.short_error or None,
         }
 
-    def print(self, file=sys.stdout) -> None:
+    def print(self, file=None) -> None:
+        file = sys.stdout if file is None else file
         r, t = self.report, self.target
         g = lambda n: f"{n / GIB:9.3f} GiB"
         mesh = " x ".join(f"{k}={v}" for k, v in self.mesh_shape.items())
@@ -141,8 +146,16 @@ class StepReport:
         )
         print(f"  compile time: {r.compile_seconds:.1f} s", file=file)
         if not r.ok:
-            print(f"  DOES NOT COMPILE: {r.short_error}", file=file)
-            print(_oom_details(r.error or ""), file=file)
+            if r.out_of_memory:
+                print(f"  DOES NOT FIT (the compiler's memory check): {r.short_error}", file=file)
+            else:
+                print(f"  DOES NOT COMPILE: {r.short_error}", file=file)
+            details = _oom_details(r.error or "")
+            if details.strip() and details.strip() not in r.short_error:
+                print(details, file=file)
+            self._print_largest(
+                file, "largest arrays of the program given to the compiler (whole batch)"
+            )
             return
         print("  per device:", file=file)
         print(f"    parameters + optimizer state {g(self.state_bytes)}", file=file)
@@ -161,18 +174,25 @@ class StepReport:
             )
         if not r.fits:
             print(f"  DOES NOT FIT: peak {g(r.peak_bytes)} > HBM {g(r.hbm_bytes)}", file=file)
-            print("  largest arrays of the compiled program:", file=file)
-            for size, shape, where in self.largest:
-                print(f"    {g(size)}  {shape}  {where}", file=file)
+            self._print_largest(file, "largest arrays of the compiled program")
         else:
             print("  FITS", file=file)
 
+    def _print_largest(self, file, title: str) -> None:
+        if not self.largest:
+            return
+        print(f"  {title}:", file=file)
+        for size, shape, where in self.largest:
+            print(f"    {size / GIB:9.3f} GiB  {shape}  {where}", file=file)
+
 
 def exit_status(report: StepReport) -> int:
-    """0 fits, 1 compiles but does not fit the device's memory, 3 the compiler refused it."""
-    if not report.report.ok:
-        return COMPILE_FAILED
-    return FITS if report.report.fits else DOES_NOT_FIT
+    """0 fits, 1 does not fit the device's memory (a TPU compiler's memory check included),
+    3 the compiler refused it for another reason."""
+    r = report.report
+    if not r.ok:
+        return DOES_NOT_FIT if r.out_of_memory else COMPILE_FAILED
+    return FITS if r.fits else DOES_NOT_FIT
 
 
 def _oom_details(error: str, lines: int = 14) -> str:
@@ -201,6 +221,9 @@ def compile_step(
     largest = []
     if report.ok and not report.fits:
         largest = largest_arrays(report.compiled.as_text())
+    elif report.out_of_memory and report.lowered is not None:
+        # The TPU compiler stops at its memory check: read the program it was given instead.
+        largest = largest_arrays(report.lowered.as_text(dialect="hlo"))
     return StepReport(
         what=what,
         target=target,

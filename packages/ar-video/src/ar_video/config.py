@@ -82,6 +82,8 @@ class VideoTransformerConfig:
       conditioning_size: per-frame auxiliary features concatenated in the encoder (0: none).
       dtype: activation dtype (`"float32"` or `"bfloat16"`); parameters stay float32.
       attention_implementation: passed to `block_attention.block_attention`.
+      remat: recompute each Transformer layer in the backward pass instead of storing its
+        activations (training memory; the same values).
     """
 
     video_shape: Shape3
@@ -96,6 +98,7 @@ class VideoTransformerConfig:
     conditioning_size: int = 0
     dtype: str = "float32"
     attention_implementation: str = "auto"
+    remat: bool = False
 
     def __post_init__(self):
         for name in ("video_shape", "subscale_factor", "context_kernel"):

@@ -180,3 +180,10 @@ class TransformerLayer(nnx.Module):
         attended = attended.reshape(batch, -1).astype(z.dtype)
         z = self.output(attended) + z  # Eq. 5
         return self._mlp(z), (cache_k, cache_v)
+
+
+def apply_layer(layer: nnx.Module, z: jax.Array, *, remat: bool) -> jax.Array:
+    """`layer(z)`; with `remat` its activations are recomputed in the backward pass."""
+    if not remat:
+        return layer(z)
+    return nnx.remat(lambda m, x: m(x))(layer, z)

@@ -8,7 +8,7 @@ import numpy as np
 from flax import nnx
 
 from ar_video.config import NUM_CHANNELS, NUM_VALUES, LayerConfig, VideoTransformerConfig
-from ar_video.layers import TransformerLayer
+from ar_video.layers import TransformerLayer, apply_layer
 
 
 def causal_conv_mask() -> np.ndarray:
@@ -148,7 +148,7 @@ class SliceDecoder(nnx.Module):
                 y, kv = layer(y, return_kv=True)
                 cache.append(kv)
             else:
-                y = layer(y)
+                y = apply_layer(layer, y, remat=self.config.remat)
         return (y, cache) if return_cache else y
 
     def decode_step(

@@ -9,7 +9,7 @@ import subscale
 from flax import nnx
 
 from ar_video.config import NUM_CHANNELS, NUM_VALUES, VideoTransformerConfig
-from ar_video.layers import TransformerLayer
+from ar_video.layers import TransformerLayer, apply_layer
 
 
 def _window_table(config: VideoTransformerConfig) -> tuple[np.ndarray, tuple[tuple[int, int], ...]]:
@@ -186,5 +186,5 @@ class SliceEncoder(nnx.Module):
         """
         z = self.embed(channels, slice_index, conditioning)
         for layer in self.layers:
-            z = layer(z)
+            z = apply_layer(layer, z, remat=self.config.remat)
         return z

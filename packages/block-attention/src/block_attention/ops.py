@@ -10,14 +10,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from block_attention import pallas_gpu, pallas_tpu
+from block_attention import pallas_gpu, pallas_mgpu, pallas_tpu
 from block_attention.bias import bias_matrix
 from block_attention.block_sizes import BlockSizes, tpu_hardware
 from block_attention.reference import RelBias, block_attention_reference
 from block_attention.sharding import P, axes_size, kernel_axes, per_shard, spec_axis
 
-Implementation = Literal["auto", "xla", "pallas"]
-IMPLEMENTATIONS = ("auto", "xla", "pallas")
+Implementation = Literal["auto", "xla", "pallas", "triton"]
+IMPLEMENTATIONS = ("auto", "xla", "pallas", "triton")
 SUPPORTED_DTYPES = (jnp.dtype(jnp.float32), jnp.dtype(jnp.bfloat16), jnp.dtype(jnp.float16))
 # A block is one tile in the kernels: its [n, n] scores must fit in VMEM / registers.
 MAX_KERNEL_BLOCK_POSITIONS = 1024
@@ -34,6 +34,8 @@ class KernelConfig:
       interpret: False, True or a `pltpu.InterpretParams` (runs the TPU kernel on CPU).
       vmem_limit_bytes: scoped VMEM the TPU kernels may use (None: the compiler's default).
       f32_matmul: feed the TPU's matrix unit f32 operands (TPU v2/v3 take no bf16 matmuls).
+      gpu_kernels: "mosaic" (Mosaic GPU, Hopper) or "triton" (the deprecated Pallas Triton
+        kernels) on CUDA.
     """
 
     block_shape: tuple[int, int, int]
@@ -42,6 +44,7 @@ class KernelConfig:
     interpret: Any = False
     vmem_limit_bytes: int | None = None
     f32_matmul: bool = False
+    gpu_kernels: str = "mosaic"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,11 +69,18 @@ def _config_kwargs(config: KernelConfig) -> dict[str, Any]:
 def _dispatch(name: str, config: KernelConfig, *args):
     """Runs kernel `name` ("fwd"/"bwd"): TPU or GPU chosen at lowering time."""
     kwargs = _config_kwargs(config)
+    gpu_kwargs = {k: kwargs.pop(k) for k in ("gpu_kernels",)}
     tpu_fn = functools.partial(getattr(pallas_tpu, f"block_attention_{name}"), **kwargs)
     if config.interpret:
         return tpu_fn(*args)
+    q = args[0]
+    gpu_module = pallas_gpu
+    if gpu_kwargs["gpu_kernels"] == "mosaic" and pallas_mgpu.kernel_supports(
+        q.shape, q.dtype, config.block_shape
+    ):
+        gpu_module = pallas_mgpu  # else Triton, which itself falls back to XLA where it must
     gpu_kwargs = {k: kwargs[k] for k in ("block_shape", "causal", "block_sizes", "interpret")}
-    gpu_fn = functools.partial(getattr(pallas_gpu, f"block_attention_{name}"), **gpu_kwargs)
+    gpu_fn = functools.partial(getattr(gpu_module, f"block_attention_{name}"), **gpu_kwargs)
     # Platforms without a kernel (CPU) interpret the TPU kernel.
     interp_kwargs = dict(kwargs, interpret=True)
     default_fn = functools.partial(getattr(pallas_tpu, f"block_attention_{name}"), **interp_kwargs)
@@ -177,7 +187,7 @@ def _validate(q, k, v, block_shape, rel_bias, causal, implementation, block_size
             f"block_sizes must be None or a BlockSizes, got {type(block_sizes).__name__}"
         )
     n = int(np.prod(block_shape))
-    if implementation == "pallas" and n > MAX_KERNEL_BLOCK_POSITIONS:
+    if implementation in ("pallas", "triton") and n > MAX_KERNEL_BLOCK_POSITIONS:
         raise ValueError(
             f"the Pallas kernels hold a whole block in one tile: t*h*w={n} must be <= "
             f"{MAX_KERNEL_BLOCK_POSITIONS}; use implementation='xla'"
@@ -214,8 +224,11 @@ def block_attention(
       causal: if True, query i sees key j iff j does not come after i in raster order over
         (t, y, x) inside the block (self included).
       implementation: "auto" (Pallas on TPU and GPU, XLA elsewhere; picked at lowering time),
-        "xla" (the reference) or "pallas" (on platforms without a kernel this interprets the TPU
-        kernel).
+        "xla" (the reference), "pallas" (Mosaic TPU / Mosaic GPU kernels; on platforms without
+        a kernel this interprets the TPU kernel) or "triton" (as "pallas" with the deprecated
+        Pallas Triton kernels on GPU). On GPU, problems the Mosaic GPU kernels do not take
+        (`pallas_mgpu.kernel_supports`) use Triton; f32 inputs enter the Mosaic GPU matrix
+        units as bf16 (f32 accumulation and softmax).
       interpret: True or `pltpu.InterpretParams()` runs the Pallas TPU kernel on the CPU.
       block_sizes: work per Pallas program; default `BlockSizes.get_default(...)`.
 
@@ -258,13 +271,14 @@ def block_attention(
         interpret,
         vmem_limit_bytes=hardware.vmem_limit_bytes,
         f32_matmul=f32_matmul,
+        gpu_kernels="triton" if implementation == "triton" else "mosaic",
     )
     g = None if rel_bias is None else bias_matrix(rel_bias, block_shape)
 
     def kernel_path(q, k, v, g):
         return _block_attention_pallas(q, k, v, g, config, shards)
 
-    if implementation == "pallas" or interpret:
+    if implementation in ("pallas", "triton") or interpret:
         return kernel_path(q, k, v, g)
 
     def xla_path(q, k, v, g, rel_bias):

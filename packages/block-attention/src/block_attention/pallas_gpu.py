@@ -1,15 +1,10 @@
 """Pallas GPU (Triton) kernels for block-local attention (forward and backward).
 
-Why Triton and not (yet) Mosaic GPU, jax 0.11.2: a block's positions are strided in the native
-`[B, T, H, W, heads, head_dim]` layout (only `w` consecutive rows, e.g. 4), while WGMMA operands
-need 8-row tiled, swizzled shared memory, which TMA cannot fill from 4-row groups, and the default
-(warpgroup) layout inference rejects storing a strided load into swizzled shared memory. A route
-that does lower and runs in the Mosaic GPU interpreter: one TMA per `(w, head_dim)` row group into
-untiled shared memory (one barrier with `num_arrivals` = number of copies), Lane semantics,
-`plgpu.load(smem, layout=plgpu.Layout.WGMMA, optimized=False)`, a store into tiled swizzled
-shared memory, then `plgpu.wgmma`. A full forward and backward on it is follow-up work. Triton
-loads the `(t, h, w, head_dim)` block with pointer arithmetic straight from the native layout,
-and its kernels run in the Pallas interpreter on CPU.
+Triton is deprecated in jax 0.11.2; the GPU default is the Mosaic GPU kernels in
+`pallas_mgpu.py`, and these run with `implementation="triton"` (or for problems Mosaic GPU does
+not take). Triton loads the `(t, h, w, head_dim)` block with pointer arithmetic straight from
+the native `[B, T, H, W, heads, head_dim]` layout, and its kernels run in the Pallas interpreter
+on CPU.
 """
 
 from __future__ import annotations
@@ -45,10 +40,14 @@ def _padded_bias_width(block_shape) -> int:
 def kernel_supports(shape, dtype, block_shape) -> bool:
     """Whether the Triton kernel handles this problem (else the GPU path runs XLA).
 
-    Triton tiles need power-of-two sizes and dots need every dimension >= 16.
+    Triton tiles need power-of-two sizes and dots need every dimension >= 16. In f32, bias
+    tables padded to 128 (t + h + w > 64, e.g. blocks (1, 2, 64)) take the backward past the
+    H100's 227 KiB of shared memory (measured: 256 KiB requested), so those run XLA.
     """
     n = int(np.prod(block_shape))
     head_dim = shape[-1]
+    if jnp.dtype(dtype).itemsize == 4 and _padded_bias_width(block_shape) > 64:
+        return False
     return (
         all(_is_pow2(s) for s in block_shape)
         and _is_pow2(head_dim)

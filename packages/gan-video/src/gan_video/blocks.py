@@ -27,6 +27,13 @@ def avg_pool_spatial(x: jax.Array, factor: int = 2) -> jax.Array:
     return jnp.mean(x, axis=(-4, -2))
 
 
+def call_maybe_remat(module: nnx.Module, *args, remat: bool = False):
+    """`module(*args)`; with `remat`, its activations are recomputed in the backward pass."""
+    if not remat:
+        return module(*args)
+    return nnx.remat(lambda m, *a: m(*a))(module, *args)
+
+
 class GBlock(nnx.Module):
     """BigGAN G residual block applied per frame, with per-time-step conditional BN.
 

@@ -21,6 +21,9 @@ DECOMPOSITIONS: dict[str, tuple[str, ...]] = {
 }
 
 
+ACTIVATION_DTYPES = ("float32", "bfloat16")
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
     """Architecture of G, E and D.
@@ -52,6 +55,12 @@ class ModelConfig:
       num_sampled_frames: K frames judged by the frame discriminators (8).
       downsample_factor: s (2).
       bn_axis_name: mapped axis for cross-replica BN inside shard_map/pmap (None under jit).
+      dtype: activation dtype, "float32" or "bfloat16" (the paper does not say which it used;
+        bf16 activations are TPU practice). Parameters, optimizer state, batch-norm statistics,
+        the spectral norm's power iteration and the losses stay float32.
+      remat: recompute in the backward pass instead of storing: every recurrent step, G block
+        and sub-discriminator keeps only its inputs (less memory, about one more forward pass
+        of compute; the same values).
     """
 
     resolution: int = 64
@@ -72,8 +81,14 @@ class ModelConfig:
     num_sampled_frames: int = 8
     downsample_factor: int = 2
     bn_axis_name: str | None = None
+    dtype: str = "float32"
+    remat: bool = False
 
     def __post_init__(self):
+        if self.dtype not in ACTIVATION_DTYPES:
+            raise ValueError(f"dtype must be one of {ACTIVATION_DTYPES}, got {self.dtype!r}")
+        if not isinstance(self.remat, bool):
+            raise TypeError(f"remat must be a bool, got {self.remat!r}")
         if self.resolution % 8 or self.resolution < 8:
             raise ValueError(f"resolution must be a positive multiple of 8, got {self.resolution}")
         if self.recurrent_unit not in RECURRENT_UNIT_NAMES:

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 from einshape import jax_einshape as einshape
 from flax import nnx
 
-from gan_video.blocks import DBlock
+from gan_video.blocks import DBlock, call_maybe_remat
 from gan_video.config import DECOMPOSITIONS, ModelConfig
 from gan_video.decompositions import FRAME_INPUTS, sub_discriminator_input
 from gan_video.spectral_norm import SNLinear
@@ -121,6 +121,8 @@ class Discriminator(nnx.Module):
 
     def __init__(self, config: ModelConfig, *, rngs: nnx.Rngs):
         self.kinds = DECOMPOSITIONS[config.decomposition]
+        self.dtype = config.dtype
+        self.remat = config.remat
         self.num_sampled_frames = config.num_sampled_frames
         self.downsample_factor = config.downsample_factor
         num_classes = max(config.num_classes, 1)
@@ -170,8 +172,11 @@ class Discriminator(nnx.Module):
         if video.shape[0] % num_groups:
             raise ValueError(f"batch {video.shape[0]} must be divisible by {num_groups=}")
         out = {}
+        video = video.astype(self.dtype)
         for kind, x in self.inputs(video, key).items():
-            h = self.trunks[kind](x)  # [B, T', C]
+            # One sub-D's activations at a time live in the backward pass under remat.
+            h = call_maybe_remat(self.trunks[kind], x, remat=self.remat)  # [B, T', C]
+            h = h.astype(jnp.float32)
             hg = h.reshape(num_groups, -1, *h.shape[1:])
             yg = labels.reshape(num_groups, -1)
             o = jnp.stack([self.heads[kind](hg[i], yg[i]) for i in range(num_groups)])

@@ -8,7 +8,7 @@ from einshape import jax_einshape as einshape
 from flax import nnx
 
 from gan_video.batchnorm import ConditionalBatchNorm
-from gan_video.blocks import GBlock
+from gan_video.blocks import GBlock, call_maybe_remat
 from gan_video.config import ModelConfig
 from gan_video.discriminator import DNetwork
 from gan_video.recurrent import make_recurrent_unit
@@ -112,6 +112,8 @@ class Generator(nnx.Module):
                 for w in hidden
             ]
         )
+        for unit in self.units:
+            unit.remat = config.remat  # recompute each time step in the backward pass
         self.convs = nnx.List(
             [SNConv(widths[i], widths[i + 1], 3, rngs=rngs) for i in range(_NUM_STAGES)]
         )
@@ -153,11 +155,12 @@ class Generator(nnx.Module):
             raise ValueError(f"z must have shape {(b, c.z_dim)}, got {z.shape}")
         if labels is None:
             labels = jnp.zeros((b,), jnp.int32)
+        dtype = jnp.dtype(c.dtype)  # activations; BN statistics and parameters stay f32
         y = self.class_embed(jax.nn.one_hot(labels, self.num_classes, dtype=z.dtype))
         cond = jnp.concatenate([z, y], axis=-1)  # [B, 256] conditions every G-block BN
-        x = self.embed(cond).reshape(b, 1, self.base, self.base, -1)
+        x = self.embed(cond).reshape(b, 1, self.base, self.base, -1).astype(dtype)
         x = jnp.repeat(x, c.num_pred_frames, axis=1)  # [B, Tp, 8, 8, 8ch]
-        init_states = self.encoder(cond_frames)
+        init_states = self.encoder(cond_frames.astype(dtype))
         warps = []
         for i in range(_NUM_STAGES):
             x, aux = self.units[i](x, init_states[i])
@@ -165,8 +168,8 @@ class Generator(nnx.Module):
                 warps.append(aux["warp_weights"])
             x = einshape("(bt)hwc->bthwc", self.convs[i](einshape("bthwc->(bt)hwc", x)), b=b)
             for block in self.blocks[i]:
-                x = block(x, cond)
+                x = call_maybe_remat(block, x, cond, remat=c.remat)
         x = jax.nn.relu(self.final_bn(x))
         x = self.final_conv(einshape("bthwc->(bt)hwc", x))
-        frames = jnp.tanh(einshape("(bt)hwc->bthwc", x, b=b))
+        frames = jnp.tanh(einshape("(bt)hwc->bthwc", x, b=b).astype(jnp.float32))
         return frames, {"warp_weights": warps}

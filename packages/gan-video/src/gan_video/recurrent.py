@@ -129,6 +129,7 @@ class _Recurrent(nnx.Module):
 
     in_features: int
     hidden_features: int
+    remat: bool = False  # recompute each time step in the backward pass (set by the Generator)
 
     def __call__(self, x: jax.Array, h0: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
         """Unrolls the unit.
@@ -159,6 +160,8 @@ class _Recurrent(nnx.Module):
             _, params = nnx.split(unit)
             return (params, state), (out, w)
 
+        if self.remat:
+            body = jax.checkpoint(body)
         xs = jnp.moveaxis(x, 1, 0)  # [T, B, H, W, Cx]
         (params, _), (outputs, weights) = jax.lax.scan(body, (params, self.initial_state(h0)), xs)
         nnx.update(self, params)

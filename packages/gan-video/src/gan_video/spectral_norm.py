@@ -184,7 +184,10 @@ class SNConv(_SpectralLayer):
             window_strides=(1,) * nd,
             padding="SAME",
             dimension_numbers=_DIMENSION_NUMBERS[nd],
+            preferred_element_type=jnp.float32,
         )
         if self.bias is not None:
-            y = y + self.bias[...].astype(y.dtype)
-        return y
+            # In f32, so that the bias gradient (a sum over every position) is summed in f32
+            # when activations are bf16.
+            y = y + self.bias[...]
+        return y.astype(x.dtype)

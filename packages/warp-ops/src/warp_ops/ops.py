@@ -2,10 +2,12 @@
 
 `implementation="pallas"` and `"auto"` stage out every backend with
 `jax.lax.platform_dependent`, so one jitted function lowers to the Mosaic TPU kernels when
-compiled or exported for TPU, to the GPU kernels for CUDA, and to the default branch
-elsewhere: the XLA shifted sum for "auto", the TPU kernels run by the Pallas interpreter for
-"pallas". With "auto" or "pallas", `interpret=True` runs the TPU kernels in the interpreter
-on any platform (CPU testing); "xla" ignores it.
+compiled or exported for TPU, to the Mosaic GPU kernels for CUDA (the deprecated Triton
+kernels for shapes Mosaic GPU does not take, or everywhere with `implementation="triton"`),
+and to the default branch elsewhere: the XLA shifted sum for "auto", the TPU kernels run by
+the Pallas interpreter for "pallas" and "triton". With those three, `interpret=True` runs the
+TPU kernels in the interpreter on any platform (CPU testing); "xla" ignores it. Under a
+multi-device mesh (`jax.set_mesh`) the kernels run once per batch shard.
 """
 
 from __future__ import annotations
@@ -14,10 +16,10 @@ import functools
 
 import jax
 
-from warp_ops import pallas_gpu, pallas_tpu, reference, validation
+from warp_ops import pallas_gpu, pallas_mgpu, pallas_tpu, reference, validation
 from warp_ops.sharding import per_batch_shard
 
-IMPLEMENTATIONS = ("auto", "xla", "pallas")
+IMPLEMENTATIONS = ("auto", "xla", "pallas", "triton")
 
 
 def _check_implementation(implementation: str, interpret: bool) -> None:
@@ -30,6 +32,13 @@ def _check_implementation(implementation: str, interpret: bool) -> None:
 def _tpu_friendly(h: jax.Array) -> bool:
     """The TPU kernels rotate W on sublanes: W must fill whole (8-row) sublane tiles."""
     return h.shape[2] % 8 == 0
+
+
+def _gpu_kernels(mode: str, h: jax.Array, kernel_size: int):
+    """The GPU kernel module: Mosaic GPU where it takes the shape, else (or asked) Triton."""
+    if mode != "triton" and pallas_mgpu.kernel_supports(h.shape, h.dtype, kernel_size):
+        return pallas_mgpu
+    return pallas_gpu
 
 
 def _dispatch(mode: str, h, args, *, tpu, gpu, xla, num_outputs=None):
@@ -47,7 +56,7 @@ def _dispatch_one(mode: str, h, *args, tpu, gpu, xla):
     tpu_branch = functools.partial(tpu, interpret=False) if _tpu_friendly(h) else xla
     if mode == "auto":
         default = xla
-    else:  # "pallas" off TPU/GPU: interpret the TPU kernels rather than silently using XLA.
+    else:  # "pallas"/"triton" off TPU/GPU: interpret the TPU kernels rather than use XLA.
         default = functools.partial(tpu, interpret=True)
     return jax.lax.platform_dependent(
         *args, tpu=tpu_branch, cuda=functools.partial(gpu, interpret=False), default=default
@@ -68,7 +77,7 @@ def _pixelwise_fwd(h, weights, kernel_size: int, mode: str):
         h,
         (h, weights),
         tpu=functools.partial(pallas_tpu.warp_fwd, kernel_size=kernel_size),
-        gpu=functools.partial(pallas_gpu.warp_fwd, kernel_size=kernel_size),
+        gpu=functools.partial(_gpu_kernels(mode, h, kernel_size).warp_fwd, kernel_size=kernel_size),
         xla=reference.pixelwise_warp_reference,
     )
     return out, (h, weights)
@@ -83,8 +92,10 @@ def _pixelwise_bwd(kernel_size: int, mode: str, res, g):
     def tpu(h, g, weights, *, interpret):
         return pallas_tpu.warp_bwd(h, g, weights, kernel_size=kernel_size, interpret=interpret)
 
+    gpu_kernels = _gpu_kernels(mode, h, kernel_size)
+
     def gpu(h, g, weights, *, interpret):
-        return pallas_gpu.warp_bwd(h, g, weights, kernel_size=kernel_size, interpret=interpret)
+        return gpu_kernels.warp_bwd(h, g, weights, kernel_size=kernel_size, interpret=interpret)
 
     dh, dweights = _dispatch(mode, h, (h, g, weights), tpu=tpu, gpu=gpu, xla=xla, num_outputs=2)
     return dh, dweights
@@ -108,7 +119,8 @@ def pixelwise_warp(
       h: [B, H, W, C] float32 or bfloat16 features.
       weights: [B, H, W, k*k] per-pixel kernels, k odd (float32 or bfloat16).
       implementation: "xla" (fused shifted sum, autodiff gradients), "pallas" (Pallas kernels
-        with Pallas backward kernels, chosen for the platform at lowering time), or "auto"
+        with Pallas backward kernels, chosen for the platform at lowering time: Mosaic TPU,
+        Mosaic GPU), "triton" (as "pallas" but the deprecated Triton kernels on GPU), or "auto"
         (Pallas on TPU and GPU, XLA elsewhere).
       interpret: with "auto" or "pallas", run the Pallas TPU kernels through the Pallas
         interpreter on any platform (CPU testing).
@@ -142,8 +154,10 @@ def _factorized_fwd(h, kernels, selection, kernel_size: int, mode: str):
             interpret=interpret,
         )
 
+    gpu_kernels = _gpu_kernels(mode, h, kernel_size)
+
     def gpu(h, kernels, selection, *, interpret):
-        return pallas_gpu.warp_fwd(
+        return gpu_kernels.warp_fwd(
             h,
             kernels=kernels,
             selection=selection,
@@ -178,8 +192,10 @@ def _factorized_bwd(kernel_size: int, mode: str, res, g):
             interpret=interpret,
         )
 
+    gpu_kernels = _gpu_kernels(mode, h, kernel_size)
+
     def gpu(h, g, kernels, selection, *, interpret):
-        return pallas_gpu.warp_bwd(
+        return gpu_kernels.warp_bwd(
             h,
             g,
             kernels=kernels,

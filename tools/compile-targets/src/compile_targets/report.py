@@ -57,6 +57,13 @@ class CompileReport:
     custom_calls: dict[str, int] = dataclasses.field(default_factory=dict)
     kernel_vmem_bytes: dict[str, int] = dataclasses.field(default_factory=dict)
     compiled: Any = dataclasses.field(default=None, repr=False)
+    lowered: Any = dataclasses.field(default=None, repr=False)
+
+    @property
+    def out_of_memory(self) -> bool:
+        """The compiler refused because the program needs more device memory than there is."""
+        text = (self.error or "").lower()
+        return "resource_exhausted" in text and ("hbm" in text or "out of memory" in text)
 
     @property
     def peak_bytes(self) -> int:
@@ -156,6 +163,7 @@ def compile_for(
       A `CompileReport` (`ok=False` with the error text when the compiler refused).
     """
     start = time.perf_counter()
+    lowered = None
     try:
         with target.lowering(mesh):
             lowered = jax.jit(fn, **(jit_kwargs or {})).lower(*args)
@@ -169,6 +177,7 @@ def compile_for(
             compile_seconds=time.perf_counter() - start,
             error=f"{type(e).__name__}: {e}",
             hbm_bytes=target.hbm_bytes,
+            lowered=lowered,
         )
     seconds = time.perf_counter() - start
     memory = compiled.memory_analysis()
@@ -194,6 +203,7 @@ def compile_for(
         custom_calls=_custom_calls(text),
         kernel_vmem_bytes=_kernel_vmem(text),
         compiled=compiled,
+        lowered=lowered,
     )
 
 

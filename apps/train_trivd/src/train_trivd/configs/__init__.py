@@ -94,5 +94,5 @@ def validate(config: ml_collections.ConfigDict, *, needs_data: bool = True) -> N
     for group, build in (("model", model_config), ("train", train_config)):
         try:
             build(config)
-        except ValueError as e:  # the dataclass names the field and the accepted values
+        except (ValueError, TypeError) as e:  # the dataclass names the field and its values
             raise ConfigError(f"--config.{group}: {e}") from None

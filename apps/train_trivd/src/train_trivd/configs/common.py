@@ -45,6 +45,11 @@ def base_config() -> ml_collections.ConfigDict:
             "decomposition": "dvd_gan_fp_stronger",
             "num_sampled_frames": 8,
             "downsample_factor": 2,
+            # Activations in "bfloat16" (TPU practice; parameters, optimizer state and BN
+            # statistics stay float32) and recomputation in the backward pass: memory options
+            # the paper leaves open. BENCHMARKS.md shows what each saves per device.
+            "dtype": "float32",
+            "remat": False,
         }
     )
     c.train = ml_collections.ConfigDict(

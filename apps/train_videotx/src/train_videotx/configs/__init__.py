@@ -60,6 +60,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
     check_choice(config, "model.variant", (*VARIANTS, "tiny"))
     check_choice(config, "model.size", SIZES)
     check_choice(config, "model.dtype", ("float32", "bfloat16"))
+    if "remat" in config.model:
+        check_field(config, "model.remat", isinstance(config.model.remat, bool), "True or False")
     check_choice(config, "model.attention_implementation", ("auto", "xla", "pallas"))
     check_choice(config, "metrics_backend", ("auto", "clu", "jsonl"))
     for field in ("model.video_shape", "model.subscale_factor"):

@@ -33,7 +33,8 @@ def base_config() -> ml_collections.ConfigDict:
     c.model.first_slice_decoder = False  # Kinetics: separate decoder for slice (0, 0, 0)
     c.model.video_shape = (16, 64, 64)  # tiny only: (T, H, W) window
     c.model.subscale_factor = (4, 2, 2)  # tiny only
-    c.model.dtype = "float32"  # activations: float32 | bfloat16
+    c.model.dtype = "float32"  # activations: float32 | bfloat16 (parameters stay float32)
+    c.model.remat = False  # recompute each layer in the backward pass (less memory)
     c.model.attention_implementation = "auto"  # block attention: auto | xla | pallas
 
     c.num_prime_frames = 1  # leading frames given to the model; their loss is masked
