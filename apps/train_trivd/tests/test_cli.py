@@ -9,14 +9,14 @@ import subprocess
 import sys
 
 import gan_video
-import jax
 import pytest
 from train_trivd import data as trivd_data
 from train_trivd import main as trivd_main
 from train_trivd import sample as trivd_sample
 from train_trivd import train as trivd_train
 from train_trivd.configs import CONFIG_DIR
-from video_training import load_config_file
+from video_training import cli_testing, load_config_file
+from video_training.cli_testing import assert_usage_error
 
 NAMES = "bair, embedded, kinetics600, ucf101"
 
@@ -28,41 +28,18 @@ class Reached(Exception):
 @pytest.fixture
 def nothing_built(monkeypatch):
     """Fails the test if data, a model or any XLA program is built."""
-
-    def fail(*args, **kwargs):
-        raise AssertionError("built something before reporting a configuration error")
-
-    for module, name in [
-        (trivd_train, "train_and_evaluate"),
-        (trivd_data, "data_dir"),
-        (trivd_data, "eval_clips"),
-        (trivd_data, "train_loader"),
-        (gan_video, "make_gan"),
-        (trivd_sample, "restore_state"),
-    ]:
-        monkeypatch.setattr(module, name, fail)
-    compiles = []
-
-    def listener(event, duration, **kwargs):
-        if event == "/jax/core/compile/backend_compile_duration":
-            compiles.append(event)
-
-    jax.monitoring.register_event_duration_secs_listener(listener)
-    yield
-    jax.monitoring.unregister_event_duration_listener(listener)
-    assert not compiles, "compiled an XLA program on a configuration error"
-
-
-def assert_usage_error(main, argv, capsys, *fragments, prog):
-    """`main(argv)` returns 2 and prints one `PROG: error: ...` line holding `fragments`."""
-    assert main(argv) == 2
-    captured = capsys.readouterr()
-    lines = captured.err.strip().splitlines()
-    assert len(lines) == 1, captured.err
-    assert lines[0].startswith(f"{prog}: error: "), lines[0]
-    assert "Traceback" not in captured.err + captured.out
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
+    with cli_testing.nothing_built(
+        monkeypatch,
+        [
+            (trivd_train, "train_and_evaluate"),
+            (trivd_data, "data_dir"),
+            (trivd_data, "eval_clips"),
+            (trivd_data, "train_loader"),
+            (gan_video, "make_gan"),
+            (trivd_sample, "restore_state"),
+        ],
+    ):
+        yield
 
 
 def _forms(tmp_path, monkeypatch):

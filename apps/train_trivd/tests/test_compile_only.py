@@ -42,7 +42,10 @@ def test_train_step_compiles_and_fits(topology, tmp_path, capsys):
     )
     printed = capsys.readouterr().out
     assert status == 0, printed
-    assert "train-trivd embedded_tiny (tsru_p, downsampled, ch 4)" in printed and "FITS" in printed
+    assert (
+        "train-trivd embedded_tiny (tsru_p, downsampled, ch 4, float32 activations)" in printed
+        and "FITS" in printed
+    )
     report = json.loads(out.read_text())
     assert report["compiled"] and report["fits"] and report["devices"] == target.num_devices
     assert report["per_device_batch"] == 4 / target.num_devices

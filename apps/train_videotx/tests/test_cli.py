@@ -8,7 +8,6 @@ import shutil
 import subprocess
 import sys
 
-import jax
 import pytest
 from train_videotx import data as vtx_data
 from train_videotx import main as vtx_main
@@ -16,7 +15,8 @@ from train_videotx import model as vtx_model
 from train_videotx import sample as vtx_sample
 from train_videotx import train as vtx_train
 from train_videotx.configs import CONFIG_DIR
-from video_training import load_config_file
+from video_training import cli_testing, load_config_file
+from video_training.cli_testing import assert_usage_error
 
 NAMES = "bair, default, kinetics600, moving_mnist"
 
@@ -28,40 +28,17 @@ class Reached(Exception):
 @pytest.fixture
 def nothing_built(monkeypatch):
     """Fails the test if data, a model or any XLA program is built."""
-
-    def fail(*args, **kwargs):
-        raise AssertionError("built something before reporting a configuration error")
-
-    for module, name in [
-        (vtx_train, "train"),
-        (vtx_data, "ensure_prepared"),
-        (vtx_data, "heldout_clips"),
-        (vtx_model, "make_setup"),
-        (vtx_model, "restore_params"),
-    ]:
-        monkeypatch.setattr(module, name, fail)
-    compiles = []
-
-    def listener(event, duration, **kwargs):
-        if event == "/jax/core/compile/backend_compile_duration":
-            compiles.append(event)
-
-    jax.monitoring.register_event_duration_secs_listener(listener)
-    yield
-    jax.monitoring.unregister_event_duration_listener(listener)
-    assert not compiles, "compiled an XLA program on a configuration error"
-
-
-def assert_usage_error(main, argv, capsys, *fragments, prog):
-    """`main(argv)` returns 2 and prints one `PROG: error: ...` line holding `fragments`."""
-    assert main(argv) == 2
-    captured = capsys.readouterr()
-    lines = captured.err.strip().splitlines()
-    assert len(lines) == 1, captured.err
-    assert lines[0].startswith(f"{prog}: error: "), lines[0]
-    assert "Traceback" not in captured.err + captured.out
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
+    with cli_testing.nothing_built(
+        monkeypatch,
+        [
+            (vtx_train, "train"),
+            (vtx_data, "ensure_prepared"),
+            (vtx_data, "heldout_clips"),
+            (vtx_model, "make_setup"),
+            (vtx_model, "restore_params"),
+        ],
+    ):
+        yield
 
 
 def _forms(tmp_path, monkeypatch):

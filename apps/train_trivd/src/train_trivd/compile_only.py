@@ -38,7 +38,10 @@ def train_report(config: ml_collections.ConfigDict, topology: str) -> compile_on
     mc, tc = model_config(config), train_config(config)
     gan = gan_video.make_gan(mc, tc)
     return compile_only.compile_train_step(
-        what=(f"train-trivd {config.name} ({mc.recurrent_unit}, {mc.decomposition}, ch {mc.g_ch})"),
+        what=(
+            f"train-trivd {config.name} ({mc.recurrent_unit}, {mc.decomposition}, ch {mc.g_ch}, "
+            f"{mc.dtype} activations{', remat' if mc.remat else ''})"
+        ),
         target_name=topology,
         init_fn=gan.init,
         update_fn=gan.train_step,

@@ -44,7 +44,7 @@ def train_report(config: ml_collections.ConfigDict, topology: str) -> compile_on
         num_prime_frames=train_prime_frames(config, vt.video_shape[0]),
     )
     return compile_only.compile_train_step(
-        what=f"train-videotx {config.name} ({vt.dtype} activations)",
+        what=f"train-videotx {config.name} ({vt.dtype} activations{', remat' if vt.remat else ''})",
         target_name=topology,
         init_fn=setup.init_fn,
         update_fn=lambda state, rng, batch: step_fn(state, batch),
