@@ -193,6 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             continue
         for case in cases:
             report = compile_case(case, target)
+            jax.clear_caches()  # hundreds of executables otherwise stay in memory
             failures += not report.ok
             result = "compiled" if report.ok else f"ERROR: {report.short_error[:160]}"
             block = "x".join(map(str, case.block_shape)) if case.block_shape else ""
