@@ -147,11 +147,12 @@ def main(argv=None) -> None:
             # Dense matmul work: q k^T and p v per block and head; backward adds 5 more (recompute).
             fwd_flops = 4.0 * positions * n * args.heads * args.head_dim
             impls: dict[str, tuple[Callable, tuple]] = {}
-            for impl in ("xla",) if args.dry_run else ("xla", "auto"):
-                name = f"block_attention {impl}" + (
-                    " (native layout, bias)"
-                    if impl == "auto"
-                    else " (native layout + transposes, bias)"
+            for impl in ("xla",) if args.dry_run else ("xla", "auto", "triton"):
+                label = {"auto": "Mosaic GPU", "triton": "Pallas Triton"}.get(impl, impl)
+                name = f"block_attention {label}" + (
+                    " (native layout + transposes, bias)"
+                    if impl == "xla"
+                    else " (native layout, bias)"
                 )
                 impls[name] = (
                     lambda q, k, v, b, impl=impl, causal=causal, block_shape=block_shape: (

@@ -52,6 +52,9 @@ def _implementations(small: bool):
         "unfold": unfold_warp,
         "factorized-pallas": functools.partial(warp_ops.factorized_warp, **pallas_mode),
         "factorized-xla": functools.partial(warp_ops.factorized_warp, implementation="xla"),
+        # The deprecated Triton kernels, for comparison with the Mosaic GPU default on a GPU.
+        "triton": functools.partial(warp_ops.pixelwise_warp, implementation="triton"),
+        "factorized-triton": functools.partial(warp_ops.factorized_warp, implementation="triton"),
     }
 
 
@@ -91,12 +94,22 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", action="store_true", help="tiny shapes for a CPU smoke run")
     parser.add_argument("--iters", type=int, default=None)
-    parser.add_argument("--impls", default="pallas,xla,unfold,factorized-pallas,factorized-xla")
+    parser.add_argument(
+        "--impls",
+        default=None,
+        help="comma-separated subset of the implementations (default: all; Triton only on a GPU)",
+    )
     flags = parser.parse_args()
     shapes = SMALL_SHAPES if flags.small else GPU_SHAPES
     iters = flags.iters or (2 if flags.small else 50)
     impls = _implementations(flags.small)
-    chosen = flags.impls.split(",")
+    if flags.impls:
+        chosen = flags.impls.split(",")
+    else:  # the Triton kernels have no CPU path
+        chosen = [n for n in impls if "triton" not in n or jax.default_backend() == "gpu"]
+    unknown = sorted(set(chosen) - set(impls))
+    if unknown:
+        parser.error(f"--impls: unknown {unknown}; expected a subset of {sorted(impls)}")
     print(
         f"device: {jax.devices()[0].device_kind} ({jax.default_backend()}), jax {jax.__version__}"
     )
