@@ -133,6 +133,7 @@ def _videotx_rows() -> list[Row]:
     base = ("train-videotx", "--config=bair")
     large = ("train-videotx", "--config=kinetics600:large")
     bf16 = ("--config.model.dtype=bfloat16",)
+    remat = ("--config.model.remat=True",)
     for topology in ("v3:4x4", "v5p:4x4x4", "v6e:8x8", "h100:8", "h200:8"):
         key = topology.replace(":", "_")
         rows.append(Row(f"vt_base_{key}", "videotx", base, topology, "base, f32"))
@@ -145,6 +146,12 @@ def _videotx_rows() -> list[Row]:
             rows.append(
                 Row(f"vt_large_{key}_bf16", "videotx", large + bf16, topology, "large, bf16")
             )
+        if topology in ("v3:8x8", "h100:8"):
+            for name, extra in (("remat", remat), ("bf16_remat", bf16 + remat)):
+                label = f"large, {name.replace('_', ' + ')}"
+                rows.append(
+                    Row(f"vt_large_{key}_{name}", "videotx", large + extra, topology, label)
+                )
     return rows
 
 

@@ -1,11 +1,19 @@
 """Tests for the recurrent units."""
 
 import jax
+import jax.extend
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
 from gan_video import RECURRENT_UNITS, adaptive_max_pool, make_recurrent_unit
+from gan_video.spectral_norm import (
+    SNConv,
+    SNLinear,
+    SpectralState,
+    prenormalize,
+    spectral_normalize,
+)
 
 B, T, H, W, C = 2, 3, 6, 6, 4
 
@@ -112,3 +120,68 @@ def test_bad_inputs_raise():
         unit(x, h0[:, :3])
     with pytest.raises(ValueError, match="recurrent unit must be one of"):
         make_recurrent_unit("lstm", C, C, rngs=nnx.Rngs(jax.random.key(0, impl="rbg")))
+
+
+def _spectral_layers(module):
+    return [m for _, m in nnx.iter_modules(module) if isinstance(m, (SNConv, SNLinear))]
+
+
+def _scan_output_shapes(jaxpr):
+    """Shapes of every output of every scan in `jaxpr` (sub-jaxprs included)."""
+    shapes = []
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name == "scan":
+            shapes += [tuple(v.aval.shape) for v in eqn.outvars]
+        for sub in jax.extend.core.jaxprs_in_params(eqn.params):
+            shapes += _scan_output_shapes(sub)
+    return shapes
+
+
+@pytest.mark.parametrize("name", ["tsru_p", "convgru"])
+@pytest.mark.parametrize("remat", [False, True])
+def test_spectral_norm_once_per_call_and_no_per_step_kernels(name, remat):
+    """The power iteration runs once per call (not per step), the outputs and gradients equal
+    a Python unroll of `step` over the normalised copy, and the scan keeps no [T, *kernel]
+    residual for the backward pass (what made ch=120 overflow a TPU v3 core)."""
+    unit = make_recurrent_unit(name, C, C, rngs=nnx.Rngs(jax.random.key(2, impl="rbg")))
+    unit.remat = remat
+    x, h0 = _inputs(2)
+    layers = _spectral_layers(unit)
+    keys = jax.random.split(jax.random.key(3, impl="rbg"), len(layers))
+    for m, k in zip(layers, keys, strict=True):  # orthogonal kernels leave u unchanged
+        m.kernel[...] = jax.random.normal(k, m.kernel[...].shape)
+    expected_u = [spectral_normalize(m.kernel[...], m.u[...])[1] for m in layers]
+    twice = [spectral_normalize(m.kernel[...], u)[1] for m, u in zip(layers, expected_u)]
+    assert all(not np.allclose(a, b, atol=1e-3) for a, b in zip(expected_u, twice))
+    graphdef, params, rest = nnx.split(unit, nnx.Param, ...)
+
+    def scanned(params, x, h0):
+        u = nnx.merge(graphdef, params, rest, copy=True)
+        out, _ = u(x, h0)
+        return jnp.sum(out * jnp.cos(out)), (out, nnx.state(u, SpectralState))
+
+    def unrolled(params, x, h0):
+        u = prenormalize(nnx.merge(graphdef, params, rest, copy=True))
+        state, outs = u.initial_state(h0), []
+        for t in range(T):
+            state, out, _ = u.step(state, x[:, t])
+            outs.append(out)
+        out = jnp.stack(outs, 1)
+        return jnp.sum(out * jnp.cos(out)), out
+
+    grad = jax.grad(scanned, argnums=(0, 1, 2), has_aux=True)
+    grads, (out, new_u) = jax.jit(grad)(params, x, h0)
+    ref_grads, ref_out = jax.jit(jax.grad(unrolled, argnums=(0, 1, 2), has_aux=True))(params, x, h0)
+    np.testing.assert_allclose(out, ref_out, rtol=1e-5, atol=1e-5)
+    for g, r in zip(jax.tree.leaves(grads), jax.tree.leaves(ref_grads), strict=True):
+        assert float(jnp.abs(r).max()) > 0
+        np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-5)
+    updated = _spectral_layers(nnx.merge(graphdef, params, new_u))
+    for layer, u in zip(updated, expected_u, strict=True):
+        np.testing.assert_allclose(layer.u[...], u, rtol=1e-6, atol=1e-6)
+
+    kernel_shapes = {tuple(m.kernel[...].shape) for m in layers}
+    jaxpr = jax.make_jaxpr(grad)(params, x, h0).jaxpr
+    stacked = [s for s in _scan_output_shapes(jaxpr) if s[:1] == (T,) and s[1:] in kernel_shapes]
+    assert _scan_output_shapes(jaxpr), "no scan found: the check would be vacuous"
+    assert not stacked, f"the scan keeps per-step kernels: {stacked}"

@@ -34,7 +34,13 @@ from gan_video.recurrent import (
     adaptive_max_pool,
     make_recurrent_unit,
 )
-from gan_video.spectral_norm import SNConv, SNLinear, SpectralState, spectral_normalize
+from gan_video.spectral_norm import (
+    SNConv,
+    SNLinear,
+    SpectralState,
+    prenormalize,
+    spectral_normalize,
+)
 from gan_video.train_step import GANFunctions, make_gan
 
 __all__ = [
@@ -73,6 +79,7 @@ __all__ = [
     "make_recurrent_unit",
     "mixed_projection",
     "orthogonal_regularization",
+    "prenormalize",
     "reset_standing_stats",
     "sample_latents",
     "spectral_normalize",

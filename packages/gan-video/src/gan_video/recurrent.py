@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import warp_ops
 from flax import nnx
 
-from gan_video.spectral_norm import SNConv, SNLinear
+from gan_video.spectral_norm import SNConv, SNLinear, prenormalize
 
 __all__ = [
     "RECURRENT_UNITS",
@@ -149,22 +149,20 @@ class _Recurrent(nnx.Module):
             raise ValueError(
                 f"h0 must have shape {(b, hh, ww, self.hidden_features)}, got {h0.shape}"
             )
-        graphdef, params = nnx.split(self)
+        # Spectral normalisation once per call (the power iteration refines `u` once per
+        # forward pass, as for any other layer); the scan body closes over the fixed kernels,
+        # so its backward pass keeps no per-step copy of them.
+        graphdef, params = nnx.split(prenormalize(self))
 
-        # One compiled step body for every t (lax.scan), threading the module's state
-        # (spectral-norm vectors) through the carry.
-        def body(carry, x_t):
-            params, state = carry
+        def body(state, x_t):
             unit = nnx.merge(graphdef, params, copy=True)
             state, out, w = unit.step(state, x_t)
-            _, params = nnx.split(unit)
-            return (params, state), (out, w)
+            return state, (out, w)
 
         if self.remat:
             body = jax.checkpoint(body)
         xs = jnp.moveaxis(x, 1, 0)  # [T, B, H, W, Cx]
-        (params, _), (outputs, weights) = jax.lax.scan(body, (params, self.initial_state(h0)), xs)
-        nnx.update(self, params)
+        _, (outputs, weights) = jax.lax.scan(body, self.initial_state(h0), xs)
         aux = {} if weights is None else {"warp_weights": jnp.moveaxis(weights, 0, 1)}
         return jnp.moveaxis(outputs, 0, 1), aux
 

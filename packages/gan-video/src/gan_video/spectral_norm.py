@@ -10,6 +10,7 @@ __all__ = [
     "SNConv",
     "SNLinear",
     "SpectralState",
+    "prenormalize",
     "spectral_normalize",
 ]
 
@@ -72,6 +73,9 @@ class _SpectralLayer(nnx.Module):
         self.u = SpectralState(_initial_u(rngs.params(), out))
         self.num_iterations = num_iterations
         self.update_spectral = True
+        # True in a copy whose `kernel` already holds `normalized_kernel()` (see
+        # `prenormalize`): a layer applied at every step of a scan is normalised once per call.
+        self.prenormalized = False
 
     def set_view(self, update_spectral: bool | None = None) -> None:
         """Selects whether a forward pass refines and stores the power-iteration vector.
@@ -85,6 +89,8 @@ class _SpectralLayer(nnx.Module):
 
     def normalized_kernel(self) -> jax.Array:
         """Returns the kernel divided by its estimated top singular value."""
+        if self.prenormalized:
+            return self.kernel[...]
         iters = self.num_iterations if self.update_spectral else 0
         w, u, _ = spectral_normalize(self.kernel[...], self.u[...], num_iterations=iters)
         if self.update_spectral:
@@ -191,3 +197,29 @@ class SNConv(_SpectralLayer):
             # when activations are bf16.
             y = y + self.bias[...]
         return y.astype(x.dtype)
+
+
+def prenormalize(module: nnx.Module) -> nnx.Module:
+    """A copy of `module` whose spectral layers hold their normalised kernels, fixed.
+
+    Runs each layer's power iteration once (storing the refined `u` in `module`, when
+    `update_spectral`) and returns a copy in which every `SNConv`/`SNLinear` uses `W / sigma`
+    as is. A recurrent unit applies its layers at every step of a `lax.scan`: normalising
+    inside the step would refine `u` once per step and make the scan keep one normalised
+    kernel per step for the backward pass (at ch=120 that alone overflows a TPU v3 core);
+    with the copy the kernels are loop-invariant and the gradient still reaches the raw
+    kernels through `W / sigma`.
+
+    Args:
+      module: any module (its spectral layers are found recursively).
+
+    Returns:
+      the copy (differentiable in `module`'s parameters).
+    """
+    copy = nnx.clone(module)
+    for _, layer in nnx.iter_modules(copy):
+        if isinstance(layer, _SpectralLayer) and not layer.prenormalized:
+            layer.kernel[...] = layer.normalized_kernel()
+            layer.prenormalized = True
+    nnx.update(module, nnx.state(copy, SpectralState))
+    return copy
