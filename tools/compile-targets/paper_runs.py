@@ -7,7 +7,7 @@
 `--compile_only --topology=NAME --json=FILE`, the same sharded step that training jits. A row
 whose JSON exists is skipped (delete it to redo); rows that cannot be compiled leave their
 error in the JSON. `table` prints the Markdown tables of BENCHMARKS.md from the JSON files.
-Compiling a paper-size step takes minutes to tens of minutes of CPU and up to ~12 GB of RAM
+Compiling a paper-size step takes minutes to tens of minutes of CPU and up to ~17 GB of RAM
 each: the rows run one at a time.
 """
 
