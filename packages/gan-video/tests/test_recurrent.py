@@ -137,8 +137,9 @@ def _scan_output_shapes(jaxpr):
     return shapes
 
 
-@pytest.mark.parametrize("name", ["tsru_p", "convgru"])
-@pytest.mark.parametrize("remat", [False, True])
+@pytest.mark.parametrize(
+    ("name", "remat"), [("tsru_p", False), ("tsru_p", True), ("convgru", False)]
+)
 def test_spectral_norm_once_per_call_and_no_per_step_kernels(name, remat):
     """The power iteration runs once per call (not per step), the outputs and gradients equal
     a Python unroll of `step` over the normalised copy, and the scan keeps no [T, *kernel]
