@@ -168,8 +168,8 @@ def _videotx_rows() -> list[Row]:
 ROWS = _table1_rows() + _trivd_rows() + _videotx_rows()
 
 
-def _path(row: Row) -> str:
-    return os.path.join(RESULTS, f"{row.id}.json")
+def _path(row: Row, folder: str | None = None) -> str:
+    return os.path.join(folder or RESULTS, f"{row.id}.json")
 
 
 def command_line(row: Row) -> list[str]:
@@ -209,7 +209,7 @@ def run(only: set[str] | None) -> int:
 
 
 def _load(row: Row, folder: str | None = None) -> dict | None:
-    path = os.path.join(folder or RESULTS, f"{row.id}.json")
+    path = _path(row, folder)
     if not os.path.exists(path):
         return None
     with open(path) as f:
@@ -284,8 +284,9 @@ def table() -> str:
         lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for row in (r for r in ROWS if r.table == name):
             r, marker = _load(row), ""
-            if r is None and _load(row, BEFORE) is not None:
-                r, marker = _load(row, BEFORE), " (before 57cce45)"
+            if r is None:
+                r = _load(row, BEFORE)
+                marker = "" if r is None else " (before 57cce45)"
             if r is None:
                 lines.append(
                     f"| {row.note} | {row.topology} | | | | | | | | not run yet | | | {cmd(row)} |"
