@@ -162,6 +162,19 @@ def _videotx_rows() -> list[Row]:
             rows.append(
                 Row(f"vt_large_{key}_b64_remat", "videotx", small, topology, "large, remat")
             )
+        if topology in ("h100:8", "h200:8"):  # batch 256 as 4 accumulated micro-batches of 64
+            accum = ("--config.num_microbatches=4",)
+            options = {"h100:8": (("accum4_remat", remat, "remat, "),), "h200:8": ()}[topology]
+            for name, extra, label in (("accum4", (), ""),) + options:
+                rows.append(
+                    Row(
+                        f"vt_large_{key}_{name}",
+                        "videotx",
+                        large + extra + accum,
+                        topology,
+                        f"large, {label}4 micro-batches",
+                    )
+                )
     return rows
 
 

@@ -95,6 +95,11 @@ TRAIN_ERRORS = [
     (["--config.batch_size=-8"], ["--config.batch_size", "integer >= 1", "got -8"]),
     (["--config.batch_size=many"], ["--config.batch_size", "integer", "got 'many'"]),
     (["--config.num_steps=0"], ["--config.num_steps", ">= 1", "got 0"]),
+    (["--config.num_microbatches=0"], ["--config.num_microbatches", ">= 1", "got 0"]),
+    (
+        ["--config.num_microbatches=3"],
+        ["--config.num_microbatches", "divisor of batch_size=8", "got 3"],
+    ),
     (["--config.data.num_frames=0"], ["--config.data.num_frames", ">= 1", "got 0"]),
     (["--config.data.size=-16"], ["--config.data.size", ">= 1", "got -16"]),
     (["--config.eval.batch_size=0"], ["--config.eval.batch_size", ">= 1", "got 0"]),

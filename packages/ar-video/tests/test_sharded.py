@@ -8,6 +8,7 @@ from pathlib import Path
 
 
 def test_sharded_train_step_matches_one_device():
+    # Also with gradient accumulation (`num_microbatches=2`) on the sharded batch.
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4")
     env["JAX_PLATFORMS"] = "cpu"
     proc = subprocess.run(
@@ -24,3 +25,6 @@ def test_sharded_train_step_matches_one_device():
     assert abs(r["loss_one"] - r["loss_sharded"]) <= 1e-5 * abs(r["loss_one"]), r
     assert r["max_update"] > 1e-4, r  # the step moved the parameters ...
     assert r["max_param_diff"] <= 1e-5, r  # ... identically on one device and on four
+    # Two accumulated micro-batches of the sharded batch: the same loss and the same update.
+    assert abs(r["loss_one"] - r["loss_microbatched"]) <= 1e-5 * abs(r["loss_one"]), r
+    assert r["max_param_diff_microbatched"] <= 1e-5, r

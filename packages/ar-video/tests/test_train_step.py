@@ -76,3 +76,47 @@ def test_train_step_exports_for_tpu(name):
     exported = jax.export.export(jax.jit(step), platforms=["tpu"])(state, batch)
     assert exported.platforms == ("tpu",)
     assert "tpu_custom_call" in exported.mlir_module()  # the Mosaic kernels are inside
+
+
+@pytest.mark.parametrize("num_microbatches", [2, 4])
+def test_microbatches_give_the_whole_batch_step(tiny_model, num_microbatches):
+    optimizer = ar_video.make_optimizer(learning_rate=1e-3)
+    graphdef, state = ar_video.init_train_state(tiny_model, optimizer)
+    batch = _batch(tiny_model.config, jax.random.key(5), batch=4)
+    whole = jax.jit(ar_video.make_train_step(graphdef, optimizer, num_prime_frames=1))
+    micro = jax.jit(
+        ar_video.make_train_step(
+            graphdef, optimizer, num_prime_frames=1, num_microbatches=num_microbatches
+        )
+    )
+    s1, m1 = whole(state, batch)
+    s2, m2 = micro(state, batch)
+    for key in ("loss", "bits_per_dim", "grad_norm"):
+        np.testing.assert_allclose(m2[key], m1[key], rtol=1e-5, err_msg=key)
+    moved = jax.tree.map(lambda a, b: float(jnp.max(jnp.abs(a - b))), s1["params"], state["params"])
+    assert max(jax.tree.leaves(moved)) > 1e-4  # the step did change the parameters
+    for a, b in zip(jax.tree.leaves(s1["params"]), jax.tree.leaves(s2["params"]), strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6)
+    # The micro-batches are a partition of the batch: every example exactly once.
+    parts = ar_video.train_step.split_microbatches(batch, num_microbatches)
+    assert parts["video"].shape == (
+        num_microbatches,
+        4 // num_microbatches,
+        *batch["video"].shape[1:],
+    )
+    np.testing.assert_array_equal(
+        np.sort(np.asarray(parts["slice_index"]).ravel()), np.sort(np.asarray(batch["slice_index"]))
+    )
+
+
+def test_microbatches_bad_values(tiny_model):
+    optimizer = ar_video.make_optimizer()
+    graphdef, state = ar_video.init_train_state(tiny_model, optimizer)
+    with pytest.raises(ValueError, match="num_microbatches: expected an int >= 1, got 0"):
+        ar_video.make_train_step(graphdef, optimizer, num_microbatches=0)
+    with pytest.raises(TypeError, match="num_microbatches: expected an int >= 1, got 2.0"):
+        ar_video.make_train_step(graphdef, optimizer, num_microbatches=2.0)
+    step = ar_video.make_train_step(graphdef, optimizer, num_microbatches=3)
+    batch = jax.eval_shape(lambda: _batch(tiny_model.config, jax.random.key(0), batch=4))
+    with pytest.raises(ValueError, match="batch size 4 must be divisible by num_microbatches=3"):
+        jax.eval_shape(step, state, batch)

@@ -72,7 +72,10 @@ def train(config: ml_collections.ConfigDict) -> RunSummary:
     if stored < window:
         raise ValueError(f"{data_dir} holds {stored}-frame clips, shorter than the window {window}")
     step_fn = ar_video.make_train_step(
-        setup.graphdef, setup.optimizer, num_prime_frames=train_prime_frames(config, window)
+        setup.graphdef,
+        setup.optimizer,
+        num_prime_frames=train_prime_frames(config, window),
+        num_microbatches=int(config.num_microbatches),
     )
     trainer = Trainer(
         TrainerConfig(

@@ -46,6 +46,19 @@ def init_train_state(
     return graphdef, state
 
 
+def _masked_nll(
+    model: VideoTransformer, batch: dict[str, jax.Array], num_prime_frames: int
+) -> tuple[jax.Array, jax.Array]:
+    """Per-example masked NLL `[B]` (nats) and the number of scored RGB values (a scalar)."""
+    channels = video_to_channels(batch["video"])
+    slice_index = batch["slice_index"]
+    log_probs = model.slice_log_probs(channels, slice_index, batch.get("conditioning"))
+    mask = slice_loss_mask(model.config, slice_index, num_prime_frames)  # [B, t, 1, 1]
+    nll = negative_log_likelihood(log_probs, mask)  # [B]
+    dims = 3.0 * jnp.broadcast_to(mask, log_probs.shape[:-1]).sum()
+    return nll, dims
+
+
 def slice_batch_loss(
     model: VideoTransformer, batch: dict[str, jax.Array], num_prime_frames: int
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
@@ -60,15 +73,23 @@ def slice_batch_loss(
     Returns:
       The loss (nats per slice) and metrics `{"loss", "bits_per_dim"}`.
     """
-    channels = video_to_channels(batch["video"])
-    slice_index = batch["slice_index"]
-    log_probs = model.slice_log_probs(channels, slice_index, batch.get("conditioning"))
-    mask = slice_loss_mask(model.config, slice_index, num_prime_frames)  # [B, t, 1, 1]
-    nll = negative_log_likelihood(log_probs, mask)  # [B]
+    nll, dims = _masked_nll(model, batch, num_prime_frames)
     loss = nll.mean()
-    dims = 3.0 * jnp.broadcast_to(mask, log_probs.shape[:-1]).sum()
     bits = nll.sum() / np.log(2.0) / jnp.maximum(dims, 1.0)
     return loss, {"loss": loss, "bits_per_dim": bits}
+
+
+def split_microbatches(batch: dict[str, jax.Array], num_microbatches: int) -> dict[str, jax.Array]:
+    """`[B, ...]` -> `[num_microbatches, B / num_microbatches, ...]`, example i in micro-batch
+    `i % num_microbatches`: a batch split in contiguous shards over the `data` axis keeps every
+    micro-batch spread over all shards (each device scans its own rows)."""
+
+    def split(x):
+        return x.reshape(x.shape[0] // num_microbatches, num_microbatches, *x.shape[1:]).swapaxes(
+            0, 1
+        )
+
+    return jax.tree.map(split, batch)
 
 
 def make_train_step(
@@ -76,6 +97,7 @@ def make_train_step(
     optimizer: optax.GradientTransformation,
     *,
     num_prime_frames: int = 1,
+    num_microbatches: int = 1,
 ) -> Callable[[TrainState, dict[str, jax.Array]], tuple[TrainState, dict[str, jax.Array]]]:
     """Builds `step(state, batch) -> (state, metrics)`, a pure function to `jax.jit`.
 
@@ -83,17 +105,56 @@ def make_train_step(
       graphdef: from `init_train_state`.
       optimizer: e.g. `make_optimizer()`.
       num_prime_frames: leading video frames excluded from the loss (BAIR: 1).
+      num_microbatches: gradient accumulation: the batch is split into this many equal
+        micro-batches (`split_microbatches`) whose gradients are summed in a `lax.scan`
+        before the one optimizer update, so activations are held for one micro-batch at a
+        time. Loss, bits/dim and gradients are those of the whole batch (up to float
+        summation order). The batch size must be divisible by it.
 
     Returns:
       The step function; `batch` is as in `slice_batch_loss`.
     """
+    if not isinstance(num_microbatches, int) or isinstance(num_microbatches, bool):
+        raise TypeError(f"num_microbatches: expected an int >= 1, got {num_microbatches!r}")
+    if num_microbatches < 1:
+        raise ValueError(f"num_microbatches: expected an int >= 1, got {num_microbatches}")
+
+    def loss_fn(params, batch):
+        model = nnx.merge(graphdef, params)
+        return slice_batch_loss(model, batch, num_prime_frames)
+
+    def nll_sum(params, batch, batch_size):
+        # The micro-batch's share of the whole batch's mean loss, and its parts.
+        nll, dims = _masked_nll(nnx.merge(graphdef, params), batch, num_prime_frames)
+        total = nll.sum()
+        return total / batch_size, (total, dims)
+
+    def accumulated_grads(params, batch):
+        batch_size = batch["slice_index"].shape[0]
+        if batch_size % num_microbatches:
+            raise ValueError(
+                f"batch size {batch_size} must be divisible by num_microbatches={num_microbatches}"
+            )
+        grad_fn = jax.grad(nll_sum, has_aux=True)
+
+        def body(carry, micro):
+            grads, total, dims = carry
+            g, (t, d) = grad_fn(params, micro, batch_size)
+            return (jax.tree.map(jnp.add, grads, g), total + t, dims + d), None
+
+        zero = jnp.zeros((), jnp.float32)
+        init = (jax.tree.map(jnp.zeros_like, params), zero, zero)
+        micro = split_microbatches(batch, num_microbatches)
+        (grads, total, dims), _ = jax.lax.scan(body, init, micro)
+        loss = total / batch_size
+        bits = total / np.log(2.0) / jnp.maximum(dims, 1.0)
+        return grads, {"loss": loss, "bits_per_dim": bits}
 
     def step(state: TrainState, batch: dict[str, jax.Array]):
-        def loss_fn(params):
-            model = nnx.merge(graphdef, params)
-            return slice_batch_loss(model, batch, num_prime_frames)
-
-        grads, metrics = jax.grad(loss_fn, has_aux=True)(state["params"])
+        if num_microbatches == 1:
+            grads, metrics = jax.grad(loss_fn, has_aux=True)(state["params"], batch)
+        else:
+            grads, metrics = accumulated_grads(state["params"], batch)
         updates, opt_state = optimizer.update(grads, state["opt_state"], state["params"])
         params = optax.apply_updates(state["params"], updates)
         metrics = dict(metrics, grad_norm=optax.tree.norm(grads))

@@ -28,6 +28,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     check_int(
         config,
         "batch_size",
+        "num_microbatches",
         "num_steps",
         "log_every",
         "checkpoint_every",
@@ -69,6 +70,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
         ok = isinstance(value, tuple | list) and len(value) == 3
         ok = ok and all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in value)
         check_field(config, field, ok, "3 positive integers (T, H, W)")
+    check_field(
+        config,
+        "num_microbatches",
+        config.batch_size % config.num_microbatches == 0,
+        f"a divisor of batch_size={config.batch_size}",
+    )
     formats = [f.strip() for f in config.sample.formats.split(",") if f.strip()]
     check_field(
         config,

@@ -47,6 +47,10 @@ def base_config() -> ml_collections.ConfigDict:
     c.optimizer.eps = 1e-10
 
     c.batch_size = 64  # slices per step, each from a different video window
+    # Gradient accumulation: the step's batch is split into this many micro-batches whose
+    # gradients are summed before the one RMSProp update (same step, less activation memory).
+    # batch_size / num_microbatches should stay divisible by the number of data-parallel devices.
+    c.num_microbatches = 1
     c.num_steps = 600_000
     c.log_every = 100
     c.checkpoint_every = 5000
