@@ -168,8 +168,8 @@ class StepReport:
         print(f"    headroom                     {g(r.headroom_bytes)}", file=file)
         if r.flops is not None:
             print(
-                f"  FLOPs per step (XLA cost analysis, all devices; Pallas kernels not counted): "
-                f"{r.flops:.3e}",
+                f"  FLOPs per step (XLA cost analysis, all devices; a lower bound: Pallas kernels"
+                f" are not counted and a loop body (lax.scan) only once): {r.flops:.3e}",
                 file=file,
             )
         if not r.fits:
