@@ -144,6 +144,12 @@ def _videotx_rows() -> list[Row]:
         rows.append(Row(f"vt_base_{key}", "videotx", base, topology, "base, f32"))
         if topology in ("v3:4x4", "h100:8"):
             rows.append(Row(f"vt_base_{key}_bf16", "videotx", base + bf16, topology, "base, bf16"))
+    # Batch 256 as accumulated micro-batches (`num_microbatches`): on the H100 host 4 of 64
+    # with remat did not fit (84.6 GiB), so 8 of 32 too; the H200 (141 GB): 4 of 64.
+    accumulated = {
+        "h100:8": (("accum4_remat", remat, 4), ("accum8_remat", remat, 8)),
+        "h200:8": (("accum4", (), 4),),
+    }
     for topology in ("v3:8x8", "v5p:4x4x8", "v6e:16x16", "h100:8", "h200:8"):
         key = topology.replace(":", "_")
         rows.append(Row(f"vt_large_{key}", "videotx", large, topology, "large, f32"))
@@ -162,12 +168,6 @@ def _videotx_rows() -> list[Row]:
             rows.append(
                 Row(f"vt_large_{key}_b64_remat", "videotx", small, topology, "large, remat")
             )
-        # Batch 256 as accumulated micro-batches (`num_microbatches`): on the H100 host 4 of
-        # 64 with remat did not fit (84.6 GiB), so 8 of 32 too; the H200 (141 GB): 4 of 64.
-        accumulated = {
-            "h100:8": (("accum4_remat", remat, 4), ("accum8_remat", remat, 8)),
-            "h200:8": (("accum4", (), 4),),
-        }
         for name, extra, k in accumulated.get(topology, ()):
             options = "remat, " if extra else ""
             rows.append(

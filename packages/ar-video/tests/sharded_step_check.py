@@ -57,10 +57,7 @@ def main():
                 "max_param_diff": max_diff(one_state["params"], shard_state["params"]),
                 "loss_microbatched": float(micro_metrics["loss"]),
                 "max_param_diff_microbatched": max_diff(one_state["params"], micro_state["params"]),
-                "max_update": max(
-                    float(jnp.max(jnp.abs(a - b)))
-                    for a, b in zip(jax.tree.leaves(one_state["params"]), jax.tree.leaves(params))
-                ),
+                "max_update": max_diff(one_state["params"], params),
             }
         )
     )

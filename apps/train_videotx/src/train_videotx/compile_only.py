@@ -38,16 +38,17 @@ def train_report(config: ml_collections.ConfigDict, topology: str) -> compile_on
     """Compiles the train step of `config` for `topology` (see the module docstring)."""
     setup = make_setup(config)
     vt = setup.vt_config
-    micro = int(config.get("num_microbatches", 1))
+    micro = int(config.num_microbatches)
     step_fn = ar_video.make_train_step(
         setup.graphdef,
         setup.optimizer,
         num_prime_frames=train_prime_frames(config, vt.video_shape[0]),
         num_microbatches=micro,
     )
+    options = [f"{vt.dtype} activations"] + ["remat"] * vt.remat
+    options += [f"{micro} micro-batches"] * (micro > 1)
     return compile_only.compile_train_step(
-        what=f"train-videotx {config.name} ({vt.dtype} activations{', remat' if vt.remat else ''}"
-        + (f", {micro} micro-batches)" if micro > 1 else ")"),
+        what=f"train-videotx {config.name} ({', '.join(options)})",
         target_name=topology,
         init_fn=setup.init_fn,
         update_fn=lambda state, rng, batch: step_fn(state, batch),

@@ -74,8 +74,15 @@ def slice_batch_loss(
       The loss (nats per slice) and metrics `{"loss", "bits_per_dim"}`.
     """
     nll, dims = _masked_nll(model, batch, num_prime_frames)
-    loss = nll.mean()
-    bits = nll.sum() / np.log(2.0) / jnp.maximum(dims, 1.0)
+    return _loss_and_metrics(nll.sum(), dims, nll.shape[0])
+
+
+def _loss_and_metrics(
+    nll_total: jax.Array, dims: jax.Array, batch_size: int
+) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """The batch's mean loss and `{"loss", "bits_per_dim"}` from its summed NLL and dims."""
+    loss = nll_total / batch_size
+    bits = nll_total / np.log(2.0) / jnp.maximum(dims, 1.0)
     return loss, {"loss": loss, "bits_per_dim": bits}
 
 
@@ -119,23 +126,19 @@ def make_train_step(
     if num_microbatches < 1:
         raise ValueError(f"num_microbatches: expected an int >= 1, got {num_microbatches}")
 
-    def loss_fn(params, batch):
-        model = nnx.merge(graphdef, params)
-        return slice_batch_loss(model, batch, num_prime_frames)
-
     def nll_sum(params, batch, batch_size):
-        # The micro-batch's share of the whole batch's mean loss, and its parts.
+        # The (micro-)batch's share of the whole batch's mean loss, and its parts.
         nll, dims = _masked_nll(nnx.merge(graphdef, params), batch, num_prime_frames)
         total = nll.sum()
         return total / batch_size, (total, dims)
 
-    def accumulated_grads(params, batch):
-        batch_size = batch["slice_index"].shape[0]
+    grad_fn = jax.grad(nll_sum, has_aux=True)
+
+    def accumulated_grads(params, batch, batch_size):
         if batch_size % num_microbatches:
             raise ValueError(
                 f"batch size {batch_size} must be divisible by num_microbatches={num_microbatches}"
             )
-        grad_fn = jax.grad(nll_sum, has_aux=True)
 
         def body(carry, micro):
             grads, total, dims = carry
@@ -146,15 +149,15 @@ def make_train_step(
         init = (jax.tree.map(jnp.zeros_like, params), zero, zero)
         micro = split_microbatches(batch, num_microbatches)
         (grads, total, dims), _ = jax.lax.scan(body, init, micro)
-        loss = total / batch_size
-        bits = total / np.log(2.0) / jnp.maximum(dims, 1.0)
-        return grads, {"loss": loss, "bits_per_dim": bits}
+        return grads, (total, dims)
 
     def step(state: TrainState, batch: dict[str, jax.Array]):
+        batch_size = batch["slice_index"].shape[0]
         if num_microbatches == 1:
-            grads, metrics = jax.grad(loss_fn, has_aux=True)(state["params"], batch)
+            grads, (total, dims) = grad_fn(state["params"], batch, batch_size)
         else:
-            grads, metrics = accumulated_grads(state["params"], batch)
+            grads, (total, dims) = accumulated_grads(state["params"], batch, batch_size)
+        _, metrics = _loss_and_metrics(total, dims, batch_size)
         updates, opt_state = optimizer.update(grads, state["opt_state"], state["params"])
         params = optax.apply_updates(state["params"], updates)
         metrics = dict(metrics, grad_norm=optax.tree.norm(grads))
