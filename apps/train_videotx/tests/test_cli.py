@@ -106,6 +106,13 @@ TRAIN_ERRORS = [
     (["--config.fvd.batch_size=0"], ["--config.fvd.batch_size", ">= 1", "got 0"]),
     (["--config.optimizer.learning_rate=0"], ["learning_rate", "> 0", "got 0.0"]),
     (["--config.optimizer.learning_rate=-1e-3"], ["learning_rate", "> 0", "got -0.001"]),
+    (["--config.optimizer.initial_scale=-1"], ["initial_scale", ">= 0", "got -1"]),
+    (["--config.eval.num_prime_frames=-1"], ["--config.eval.num_prime_frames", ">= 0", "got -1"]),
+    (["--config.fvd.num_prime_frames=0"], ["--config.fvd.num_prime_frames", ">= 1", "got 0"]),
+    (
+        ["--config.sample.num_prime_frames=16"],
+        ["--config.sample.num_frames", "more than sample.num_prime_frames=16"],
+    ),
     (["--config.model.variant=huge"], ["--config.model.variant", "'tiny'", "got 'huge'"]),
     (["--config.model.video_shape=(8, 0, 16)"], ["video_shape", "positive", "(8, 0, 16)"]),
     (["--config.sample.num_frames=99"], ["--config.sample.num_frames", "16", "got 99"]),

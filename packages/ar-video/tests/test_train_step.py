@@ -18,7 +18,8 @@ def _batch(config, key, batch=4):
 
 
 def test_loss_falls_on_a_fixed_batch(tiny_model):
-    optimizer = ar_video.make_optimizer(learning_rate=1e-3)  # faster than the paper's 2e-5
+    # Faster than the paper's RMSProp: lr 1e-3, accumulator from 0 (full-size first steps).
+    optimizer = ar_video.make_optimizer(learning_rate=1e-3, initial_scale=0.0)
     graphdef, state = ar_video.init_train_state(tiny_model, optimizer)
     step = jax.jit(ar_video.make_train_step(graphdef, optimizer, num_prime_frames=1))
     batch = _batch(tiny_model.config, jax.random.key(11))
@@ -46,14 +47,55 @@ def test_loss_mask_excludes_primed_frames():
     np.testing.assert_array_equal(mask, np.asarray(expected, np.float32))
 
 
-def test_optimizer_is_the_papers_rmsprop():
-    params = {"w": jnp.ones(3)}
-    grads = {"w": jnp.array([1.0, -2.0, 0.5])}
-    opt = ar_video.make_optimizer()
-    updates, _ = opt.update(grads, opt.init(params))
-    # First RMSProp step: -lr * g / sqrt((1 - decay) g^2) with momentum buffer starting at 0.
-    expected = -2e-5 * grads["w"] / np.sqrt(0.05 * grads["w"] ** 2)
-    np.testing.assert_allclose(updates["w"], expected, rtol=1e-4)
+def _tf1_rmsprop(w, grads, lr, decay, momentum, eps, initial_scale):
+    """TensorFlow 1's `RMSPropOptimizer` (training_ops.ApplyRMSProp) written out in numpy."""
+    ms = np.full_like(w, initial_scale)
+    mom = np.zeros_like(w)
+    for g in grads:
+        ms = decay * ms + (1 - decay) * g * g
+        mom = momentum * mom + lr * g / np.sqrt(ms + eps)
+        w = w - mom
+    return w
+
+
+@pytest.mark.parametrize("initial_scale", [None, 0.0])
+def test_optimizer_follows_tensorflow1_rmsprop(initial_scale):
+    # The paper's lr/decay/momentum; eps 1e-10 and, by default, the accumulator from 1
+    # (TensorFlow 1); initial_scale=0 is optax's start. Five steps of never-zero gradients.
+    rng = np.random.default_rng(0)
+    w0 = rng.normal(size=(7,)).astype(np.float64)
+    grads = [rng.normal(size=(7,)) * 10.0 ** rng.uniform(-3, 0, size=(7,)) for _ in range(5)]
+    kwargs = {} if initial_scale is None else {"initial_scale": initial_scale}
+    opt = ar_video.make_optimizer(**kwargs)
+    params = {"w": jnp.asarray(w0, jnp.float32)}
+    state = opt.init(params)
+    moved = np.zeros_like(w0)  # the summed updates, in float64 (w + 1e-5 loses digits in f32)
+    for g in grads:
+        updates, state = opt.update({"w": jnp.asarray(g, jnp.float32)}, state, params)
+        moved += np.asarray(updates["w"], np.float64)
+    scale = 1.0 if initial_scale is None else initial_scale
+    expected = _tf1_rmsprop(w0, grads, 2e-5, 0.95, 0.9, 1e-10, scale)
+    np.testing.assert_allclose(moved, expected - w0, rtol=1e-4)
+    # The two starts really differ (the test would notice a swapped default).
+    other = _tf1_rmsprop(w0, grads, 2e-5, 0.95, 0.9, 1e-10, 1.0 - scale)
+    assert np.abs((other - w0) / (expected - w0) - 1).max() > 0.5
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"learning_rate": 0.0}, ["learning_rate", "> 0", "0.0"]),
+        ({"eps": -1e-10}, ["eps", "> 0", "-1e-10"]),
+        ({"decay": 1.0}, ["decay", "[0, 1)", "1.0"]),
+        ({"momentum": -0.1}, ["momentum", "[0, 1)", "-0.1"]),
+        ({"initial_scale": -1.0}, ["initial_scale", ">= 0", "-1.0"]),
+    ],
+)
+def test_optimizer_rejects_bad_hyperparameters(kwargs, words):
+    with pytest.raises(ValueError) as info:
+        ar_video.make_optimizer(**kwargs)
+    for word in words:
+        assert word in str(info.value)
 
 
 @pytest.mark.parametrize("name", ["tiny", "spatiotemporal_base"])

@@ -27,7 +27,7 @@ def test_variant_trains_scores_and_samples(variant, random_model_factory, log_pr
     model = random_model_factory(config, jax.random.key(11))
 
     # One RMSProp step on a batch of slices from different videos.
-    optimizer = ar_video.make_optimizer(learning_rate=1e-3)
+    optimizer = ar_video.make_optimizer(learning_rate=1e-3, initial_scale=0.0)
     graphdef, state = ar_video.init_train_state(model, optimizer)
     k_video, k_slice, k_sample = jax.random.split(jax.random.key(12), 3)
     batch = {

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import ml_collections
 from video_training import compile_only
 
-from train_videotx.model import make_setup, train_prime_frames
+from train_videotx.model import make_setup, prime_frames_in_window, train_prime_frames
 
 
 def batch_spec(config: ml_collections.ConfigDict, vt: ar_video.VideoTransformerConfig) -> dict:
@@ -73,7 +73,8 @@ def sample_report(
     params = jax.tree.map(
         lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=repl), params_shape
     )
-    primes = train_prime_frames(config, vt.video_shape[0])
+    # The sampler's window starts with the continuations' primes (sample.num_prime_frames).
+    primes = prime_frames_in_window(config.sample.num_prime_frames, vt.video_shape[0])
     channels = jax.ShapeDtypeStruct(
         (num_samples, *vt.video_shape, ar_video.NUM_CHANNELS), jnp.int32, sharding=data
     )

@@ -17,7 +17,7 @@ from flax import nnx
 from video_training import sample_grid, write_gif, write_mp4
 
 from train_videotx import data as vtx_data
-from train_videotx.model import Setup, train_prime_frames
+from train_videotx.model import Setup, prime_frames_in_window
 
 log = logging.getLogger(__name__)
 
@@ -176,9 +176,10 @@ class Evaluator:
         self.setup, self.config, self.data_dir = setup, config, data_dir
         self.sample_dir = os.path.join(workdir, "samples")
         self.window = setup.vt_config.video_shape[0]
-        self.window_prime = train_prime_frames(config, self.window)
+        bits_primes = config.eval.num_prime_frames
+        self.window_prime = prime_frames_in_window(bits_primes, self.window)
         # The evaluated window ends `T - 1` frames after the last prime frame at the latest.
-        self.window_start = max(0, config.num_prime_frames - self.window_prime)
+        self.window_start = max(0, bits_primes - self.window_prime)
         self._real_embeddings: dict[int, np.ndarray] = {}
         self.last_samples: list[str] = []
 
@@ -225,7 +226,8 @@ class Evaluator:
         Grid: top row the held-out clips, bottom row the samples; green borders mark primed
         frames, red ones generated frames.
         """
-        sc, p = self.config.sample, self.config.num_prime_frames
+        sc = self.config.sample
+        p = sc.num_prime_frames
         real = vtx_data.heldout_clips(
             self.data_dir, self.config.data.eval_split, sc.num_samples, sc.num_frames
         )
@@ -245,7 +247,8 @@ class Evaluator:
 
     def fvd(self, params: Any, step: int) -> dict[str, float]:
         """FVD of `fvd.num_videos` continuations against as many held-out clips."""
-        fc, p = self.config.fvd, self.config.num_prime_frames
+        fc = self.config.fvd
+        p = fc.num_prime_frames
         real = vtx_data.heldout_clips(
             self.data_dir, self.config.data.eval_split, fc.num_videos, self.config.sample.num_frames
         )

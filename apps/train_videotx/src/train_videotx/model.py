@@ -50,14 +50,21 @@ def model_config(model: ml_collections.ConfigDict) -> ar_video.VideoTransformerC
 
 def make_optimizer(opt: ml_collections.ConfigDict) -> optax.GradientTransformation:
     """RMSProp (section 4.1) from `config.optimizer`."""
-    return ar_video.make_optimizer(opt.learning_rate, opt.decay, opt.momentum, opt.eps)
+    return ar_video.make_optimizer(
+        opt.learning_rate, opt.decay, opt.momentum, opt.eps, initial_scale=opt.initial_scale
+    )
+
+
+def prime_frames_in_window(num_prime_frames: int, window: int) -> int:
+    """Primed frames inside one model window of `window` frames: at most `window - 1`."""
+    if num_prime_frames < 0:
+        raise ValueError(f"num_prime_frames must be >= 0, got {num_prime_frames}")
+    return min(int(num_prime_frames), window - 1)
 
 
 def train_prime_frames(config: ml_collections.ConfigDict, window: int) -> int:
-    """Primed frames inside one model window: `num_prime_frames`, at most `T - 1`."""
-    if config.num_prime_frames < 0:
-        raise ValueError(f"num_prime_frames must be >= 0, got {config.num_prime_frames}")
-    return min(int(config.num_prime_frames), window - 1)
+    """Frames whose training loss is masked in one model window: `num_prime_frames`, <= T - 1."""
+    return prime_frames_in_window(config.num_prime_frames, window)
 
 
 @dataclasses.dataclass

@@ -51,13 +51,18 @@ def _parser() -> argparse.ArgumentParser:
         "--num-prime-frames",
         type=int,
         default=None,
-        help="default: the config's",
+        help="default: the config's sample.num_prime_frames",
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="output path without extension")
     p.add_argument("--formats", default="gif,mp4", help="comma-separated: gif, mp4")
     p.add_argument("--fps", type=float, default=8.0)
     return p
+
+
+def default_primes(config) -> int:
+    """The run's `sample.num_prime_frames` (runs made before it existed: `num_prime_frames`)."""
+    return int(config.sample.get("num_prime_frames", config.num_prime_frames))
 
 
 def load_prime_video(path: str, *, start_frame: int, num_frames: int, size: int) -> np.ndarray:
@@ -102,7 +107,7 @@ def check_args(args: argparse.Namespace) -> tuple[ml_collections.ConfigDict, np.
         )
     cli.check_run_folder(args.workdir, trained_by="train-videotx", step=args.step)
     config = load_config(args.workdir)
-    num_prime = config.num_prime_frames if args.num_prime_frames is None else args.num_prime_frames
+    num_prime = default_primes(config) if args.num_prime_frames is None else args.num_prime_frames
     num_frames = args.num_frames or config.sample.num_frames
     if num_prime < 1:
         raise ConfigError(
@@ -135,7 +140,7 @@ def run(args: argparse.Namespace) -> tuple[np.ndarray, list[str]]:
     enable_compilation_cache(config.get("compilation_cache_dir", ""))
     setup = make_setup(config)
     params, step = restore_params(setup, args.workdir, args.step)
-    num_prime = config.num_prime_frames if args.num_prime_frames is None else args.num_prime_frames
+    num_prime = default_primes(config) if args.num_prime_frames is None else args.num_prime_frames
     num_frames = args.num_frames or config.sample.num_frames
     temperature = config.sample.temperature if args.temperature is None else args.temperature
     if prime is not None:

@@ -22,10 +22,41 @@ TrainState = dict[str, Any]  # {"params": nnx.State, "opt_state": optax state, "
 
 
 def make_optimizer(
-    learning_rate: float = 2e-5, decay: float = 0.95, momentum: float = 0.9, eps: float = 1e-10
+    learning_rate: float = 2e-5,
+    decay: float = 0.95,
+    momentum: float = 0.9,
+    eps: float = 1e-10,
+    initial_scale: float = 1.0,
 ) -> optax.GradientTransformation:
-    """RMSProp with the paper's fixed learning rate 2e-5, decay 0.95 and momentum 0.9."""
-    return optax.rmsprop(learning_rate, decay=decay, eps=eps, momentum=momentum)
+    """RMSProp with the paper's learning rate 2e-5, decay 0.95 and momentum 0.9 (section 4.1).
+
+    The paper gives nothing else. `eps` and `initial_scale` (the mean-square accumulator's
+    start) default to TensorFlow 1's `RMSPropOptimizer` (eps 1e-10 inside the square root,
+    accumulator starting at 1), the framework of the paper's time. optax's own default
+    (`initial_scale=0`) makes the first update `learning_rate * sign(g) / sqrt(1 - decay)`
+    (4.5 x lr whatever the gradient's size) where TensorFlow 1's is about `learning_rate * g`;
+    the two differ for the first thousands of steps. Per step, with `g` the gradient:
+
+        ms  <- decay * ms + (1 - decay) * g**2
+        mom <- momentum * mom + learning_rate * g / sqrt(ms + eps)
+        w   <- w - mom
+    """
+    for name, value in (("learning_rate", learning_rate), ("eps", eps)):
+        if not value > 0:
+            raise ValueError(f"{name} must be > 0, got {value!r}")
+    for name, value in (("decay", decay), ("momentum", momentum)):
+        if not 0 <= value < 1:
+            raise ValueError(f"{name} must be in [0, 1), got {value!r}")
+    if not initial_scale >= 0:
+        raise ValueError(f"initial_scale must be >= 0, got {initial_scale!r}")
+    return optax.rmsprop(
+        learning_rate,
+        decay=decay,
+        eps=eps,
+        initial_scale=initial_scale,
+        eps_in_sqrt=True,
+        momentum=momentum,
+    )
 
 
 def init_train_state(

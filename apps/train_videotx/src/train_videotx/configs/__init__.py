@@ -46,6 +46,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     check_int(
         config,
         "num_prime_frames",
+        "eval.num_prime_frames",
         "eval.every",
         "eval.num_batches",
         "sample.every",
@@ -56,6 +57,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     )
     check_number(config, "optimizer.learning_rate", "optimizer.eps", above=0)
     check_number(config, "optimizer.decay", "optimizer.momentum", at_least=0, below=1)
+    check_number(config, "optimizer.initial_scale", at_least=0)
     check_number(config, "sample.temperature", "sample.fps", above=0)
     check_choice(config, "data.source", SOURCES)
     check_choice(config, "model.variant", (*VARIANTS, "tiny"))
@@ -89,9 +91,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
         config.sample.num_frames <= config.data.num_frames,
         f"at most data.num_frames={config.data.num_frames} (samples continue stored clips)",
     )
-    check_field(
-        config,
-        "sample.num_frames",
-        config.sample.num_frames > config.num_prime_frames,
-        f"more than num_prime_frames={config.num_prime_frames}",
-    )
+    check_int(config, "sample.num_prime_frames", "fvd.num_prime_frames", min_value=1)
+    for field in ("sample.num_prime_frames", "fvd.num_prime_frames"):
+        primes = config[field.split(".")[0]].num_prime_frames
+        check_field(
+            config,
+            "sample.num_frames",
+            config.sample.num_frames > primes,
+            f"more than {field}={primes}",
+        )

