@@ -34,6 +34,10 @@ def test_shapes_and_parameters():
     assert layer.bias_t.shape == (2, 3)
     assert layer.bias_h.shape == (2, 3)
     assert layer.bias_w.shape == (2, 7)
+    # Eqs. 2 and 5 have no additive biases: W_qkv and W_p are plain matrices.
+    assert layer.qkv.bias is None and layer.out.bias is None
+    params = jax.tree.leaves(nnx.state(layer, nnx.Param))
+    assert sum(p.size for p in params) == 2 * 16 + 16 * 48 + 2 * (3 + 3 + 7) + 16 * 16
 
 
 def test_bf16_compute():

@@ -71,8 +71,8 @@ class TransformerLayer(nnx.Module):
         self.bias_w = nnx.Param(init(rngs.params(), (num_heads, 2 * self.block_shape[2] - 1)))
         self.output = nnx.Linear(inner, d, use_bias=False, dtype=dtype, rngs=rngs)  # W_p, Eq. 5
         self.mlp_norm = nnx.LayerNorm(d, dtype=dtype, rngs=rngs)
-        self.mlp_in = nnx.Linear(d, d, dtype=dtype, rngs=rngs)  # T1, Eq. 6
-        self.mlp_out = nnx.Linear(d, d, dtype=dtype, rngs=rngs)  # T2, Eq. 6
+        self.mlp_in = nnx.Linear(d, d, use_bias=False, dtype=dtype, rngs=rngs)  # T1, Eq. 6
+        self.mlp_out = nnx.Linear(d, d, use_bias=False, dtype=dtype, rngs=rngs)  # T2, Eq. 6
 
     def _split_heads(self, x: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
         """`[..., 3 * na * da]` -> three `[..., na, da]`."""

@@ -83,8 +83,13 @@ class BlockSelfAttention(nnx.Module):
             param_dtype=param_dtype,
             rngs=rngs,
         )
-        self.out = nnx.Linear(
-            num_heads * head_dim, in_features, dtype=dtype, param_dtype=param_dtype, rngs=rngs
+        self.out = nnx.Linear(  # W_p of Eq. 5: no bias
+            num_heads * head_dim,
+            in_features,
+            use_bias=False,
+            dtype=dtype,
+            param_dtype=param_dtype,
+            rngs=rngs,
         )
         init = nnx.initializers.truncated_normal(stddev=0.02)
         t, h, w = self.block_shape
