@@ -105,6 +105,11 @@ TRAIN_ERRORS = [
     (["--config.train.g_lr=0"], ["--config.train.g_lr", "> 0", "got 0.0"]),
     (["--config.train.d_lr=-1e-4"], ["--config.train.d_lr", "> 0", "got -0.0001"]),
     (["--config.model.recurrent_unit=lstm"], ["recurrent_unit", "'tsru_p'", "got 'lstm'"]),
+    (["--config.model.frame_sampling=first"], ["frame_sampling", "'predicted'", "got 'first'"]),
+    (
+        ["--config.model.num_sampled_frames=4"],  # the tiny config predicts 3 frames
+        ["--config.model", "num_sampled_frames must be in [1, 3]", "got 4"],
+    ),
     (["--config=ucf101"], ["--config.data.data_dir", "prepare-video-data", "got ''"]),
     (["--bogus=1"], ["unrecognized arguments: --bogus=1", "--workdir=DIR"]),
     (["--workdir"], ["--workdir", "expected a folder"]),

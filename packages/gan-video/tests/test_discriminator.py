@@ -83,6 +83,59 @@ def test_mocogan_k1_and_sub_input_contents():
         sub_discriminator_input(video, "F", key, num_sampled_frames=7)
 
 
+def _frame_indices(video, frames):
+    """Which frame of `video` [B, T, ...] each of `frames` [B, K, ...] is."""
+    return [
+        [int(jnp.argmin(jnp.abs(video[b] - f).sum((1, 2, 3)))) for f in frames[b]]
+        for b in range(video.shape[0])
+    ]
+
+
+def test_frame_discriminators_sample_only_predicted_frames():
+    # 5 conditioning + 11 predicted frames (Kinetics): F and dF of the Discriminator see only
+    # frames 5..15 of every clip, by default; "all" reaches the conditioning frames too.
+    cfg = get_preset("medium", decomposition="dvd_gan_fp", d_ch=2, g_ch=2)
+    assert cfg.frame_sampling == "predicted" and cfg.first_sampled_frame == 5
+    video = jax.random.normal(jax.random.key(0, impl="rbg"), (16, 16, 4, 4, 2))
+    d = nnx.eval_shape(lambda: Discriminator(cfg, rngs=nnx.Rngs(jax.random.key(0, impl="rbg"))))
+    seen, seen_all = set(), set()
+    d_all = nnx.eval_shape(
+        lambda: Discriminator(
+            get_preset("medium", decomposition="dvd_gan_fp", d_ch=2, g_ch=2, frame_sampling="all"),
+            rngs=nnx.Rngs(jax.random.key(0, impl="rbg")),
+        )
+    )
+    for seed in range(4):
+        key = jax.random.key(seed, impl="rbg")
+        for idx in _frame_indices(video, d.inputs(video, key)["F"]):
+            assert len(idx) == 8 and idx == sorted(set(idx)), idx
+            seen.update(idx)
+        for idx in _frame_indices(video, d_all.inputs(video, key)["F"]):
+            seen_all.update(idx)
+    assert seen == set(range(5, 16))  # every predicted frame, no conditioning frame
+    assert seen_all & set(range(5))  # the other reading does sample conditioning frames
+    # dF: the same predicted frames, downsampled.
+    f = sub_discriminator_input(video, "F", key, num_sampled_frames=8, first_sampled_frame=5)
+    df = sub_discriminator_input(video, "dF", key, num_sampled_frames=8, first_sampled_frame=5)
+    np.testing.assert_allclose(df, avg_pool_spatial(f), rtol=1e-6)
+
+
+def test_frame_sampling_rejects_what_does_not_fit():
+    with pytest.raises(ValueError, match=r"num_sampled_frames must be in \[1, 11\]"):
+        get_preset("medium", num_sampled_frames=12)
+    assert (
+        get_preset("medium", num_sampled_frames=12, frame_sampling="all").num_sampled_frames == 12
+    )
+    with pytest.raises(ValueError, match="frame_sampling must be one of"):
+        get_preset("medium", frame_sampling="conditioning")
+    video = jnp.ones((1, 6, 4, 4, 1))
+    key = jax.random.key(0, impl="rbg")
+    with pytest.raises(ValueError, match=r"num_sampled_frames must be in \[1, 2\]"):
+        sub_discriminator_input(video, "F", key, num_sampled_frames=3, first_sampled_frame=4)
+    with pytest.raises(ValueError, match=r"first_sampled_frame must be in \[0, 5\], got 6"):
+        sub_discriminator_input(video, "dF", key, num_sampled_frames=1, first_sampled_frame=6)
+
+
 def test_mixed_projection_matches_eq15():
     k1, k2 = jax.random.split(jax.random.key(0, impl="rbg"))
     r_x = jax.random.normal(k1, (3, 4))

@@ -4,6 +4,7 @@ from gan_video.batchnorm import BN_MODES, ConditionalBatchNorm, reset_standing_s
 from gan_video.blocks import DBlock, GBlock, avg_pool_spatial, upsample_nearest
 from gan_video.config import (
     DECOMPOSITIONS,
+    FRAME_SAMPLING,
     RECURRENT_UNIT_NAMES,
     ModelConfig,
     TrainConfig,
@@ -46,6 +47,7 @@ from gan_video.train_step import GANFunctions, make_gan
 __all__ = [
     "BN_MODES",
     "DECOMPOSITIONS",
+    "FRAME_SAMPLING",
     "RECURRENT_UNITS",
     "RECURRENT_UNIT_NAMES",
     "SUB_DISCRIMINATOR_KINDS",

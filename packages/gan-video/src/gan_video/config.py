@@ -22,6 +22,7 @@ DECOMPOSITIONS: dict[str, tuple[str, ...]] = {
 
 
 ACTIVATION_DTYPES = ("float32", "bfloat16")
+FRAME_SAMPLING = ("predicted", "all")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +54,10 @@ class ModelConfig:
       num_warp_kernels: N of the factorized basis (9).
       decomposition: one of DECOMPOSITIONS.
       num_sampled_frames: K frames judged by the frame discriminators (8).
+      frame_sampling: where F and dF take their K frames: "predicted" (default: among the
+        predicted frames of real and fake clips alike; the frame D "assesses single frame
+        content", and a real conditioning frame inside a fake clip would be a fake label D
+        can never learn) or "all" (among all T frames, conditioning ones included).
       downsample_factor: s (2).
       bn_axis_name: mapped axis for cross-replica BN inside shard_map/pmap (None under jit).
       dtype: activation dtype, "float32" or "bfloat16" (the paper does not say which it used;
@@ -79,6 +84,7 @@ class ModelConfig:
     num_warp_kernels: int = 9
     decomposition: str = "dvd_gan_fp_stronger"
     num_sampled_frames: int = 8
+    frame_sampling: str = "predicted"
     downsample_factor: int = 2
     bn_axis_name: str | None = None
     dtype: str = "float32"
@@ -112,15 +118,26 @@ class ModelConfig:
                 f"num_cond_frames and num_pred_frames must be >= 1, got "
                 f"{self.num_cond_frames}, {self.num_pred_frames}"
             )
-        if not 1 <= self.num_sampled_frames <= self.num_frames:
+        if self.frame_sampling not in FRAME_SAMPLING:
             raise ValueError(
-                f"num_sampled_frames must be in [1, {self.num_frames}], got {self.num_sampled_frames}"
+                f"frame_sampling must be one of {FRAME_SAMPLING}, got {self.frame_sampling!r}"
+            )
+        available = self.num_frames - self.first_sampled_frame
+        if not 1 <= self.num_sampled_frames <= available:
+            raise ValueError(
+                f"num_sampled_frames must be in [1, {available}] (frame_sampling="
+                f"{self.frame_sampling!r}), got {self.num_sampled_frames}"
             )
         if self.resolution % (8 * self.downsample_factor):
             raise ValueError(
                 f"resolution {self.resolution} must be divisible by 8 * downsample_factor "
                 f"({self.downsample_factor})"
             )
+
+    @property
+    def first_sampled_frame(self) -> int:
+        """First frame the frame discriminators may sample (see `frame_sampling`)."""
+        return self.num_cond_frames if self.frame_sampling == "predicted" else 0
 
     @property
     def num_frames(self) -> int:

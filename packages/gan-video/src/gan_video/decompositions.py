@@ -18,10 +18,10 @@ def _downsample(video: jax.Array, factor: int) -> jax.Array:
     return avg_pool_spatial(video, factor) if factor > 1 else video
 
 
-def _sample_frames(video: jax.Array, key: jax.Array, num_frames: int) -> jax.Array:
+def _sample_frames(video: jax.Array, key: jax.Array, num_frames: int, first: int) -> jax.Array:
     b, t = video.shape[:2]
-    # K distinct frames per sample, in temporal order.
-    idx = jax.vmap(lambda k: jnp.sort(jax.random.permutation(k, t)[:num_frames]))(
+    # K distinct frames per sample among frames first..T-1, in temporal order.
+    idx = first + jax.vmap(lambda k: jnp.sort(jax.random.permutation(k, t - first)[:num_frames]))(
         jax.random.split(key, b)
     )  # [B, K]
     return jnp.take_along_axis(video, idx[:, :, None, None, None], axis=1)
@@ -47,6 +47,7 @@ def sub_discriminator_input(
     *,
     num_sampled_frames: int = 8,
     downsample_factor: int = 2,
+    first_sampled_frame: int = 0,
 ) -> jax.Array:
     """Builds one sub-discriminator's input from a clip (section 3.1).
 
@@ -58,6 +59,9 @@ def sub_discriminator_input(
       key: randomness for frame sampling and crops.
       num_sampled_frames: K.
       downsample_factor: s (average pooling).
+      first_sampled_frame: F and dF sample their K frames among frames `first_sampled_frame`
+        to `T - 1` (the number of conditioning frames: only predicted frames, so no real
+        conditioning frame is ever labelled fake; 0: among all frames).
 
     Returns:
       F: [B, K, H, W, C]; dF: [B, K, H/s, W/s, C]; clV: [B, T, H, W, C];
@@ -68,14 +72,23 @@ def sub_discriminator_input(
     s = downsample_factor
     if video.shape[2] % s or video.shape[3] % s:
         raise ValueError(f"H, W {video.shape[2:4]} must be divisible by downsample_factor={s}")
-    if kind in FRAME_INPUTS and not 1 <= num_sampled_frames <= video.shape[1]:
-        raise ValueError(
-            f"num_sampled_frames must be in [1, {video.shape[1]}], got {num_sampled_frames}"
-        )
+    if kind in FRAME_INPUTS:
+        if not 0 <= first_sampled_frame < video.shape[1]:
+            raise ValueError(
+                f"first_sampled_frame must be in [0, {video.shape[1] - 1}], "
+                f"got {first_sampled_frame}"
+            )
+        available = video.shape[1] - first_sampled_frame
+        if not 1 <= num_sampled_frames <= available:
+            raise ValueError(
+                f"num_sampled_frames must be in [1, {available}] (frames {first_sampled_frame}.."
+                f"{video.shape[1] - 1}), got {num_sampled_frames}"
+            )
     if kind == "F":
-        return _sample_frames(video, key, num_sampled_frames)
+        return _sample_frames(video, key, num_sampled_frames, first_sampled_frame)
     if kind == "dF":
-        return _downsample(_sample_frames(video, key, num_sampled_frames), s)
+        frames = _sample_frames(video, key, num_sampled_frames, first_sampled_frame)
+        return _downsample(frames, s)
     if kind == "clV":
         return video
     if kind == "dV":

@@ -124,6 +124,7 @@ class Discriminator(nnx.Module):
         self.dtype = config.dtype
         self.remat = config.remat
         self.num_sampled_frames = config.num_sampled_frames
+        self.first_sampled_frame = config.first_sampled_frame
         self.downsample_factor = config.downsample_factor
         num_classes = max(config.num_classes, 1)
         trunks, heads = {}, {}
@@ -149,6 +150,7 @@ class Discriminator(nnx.Module):
                 k,
                 num_sampled_frames=self.num_sampled_frames,
                 downsample_factor=self.downsample_factor,
+                first_sampled_frame=self.first_sampled_frame,
             )
             for kind, k in zip(self.kinds, keys)
         }

@@ -72,6 +72,7 @@ def validate(config: ml_collections.ConfigDict, *, needs_data: bool = True) -> N
     check_field(config, "train.ema_decay", config.train.ema_decay <= 1, "a number in [0, 1]")
     check_choice(config, "model.recurrent_unit", gan_video.RECURRENT_UNIT_NAMES)
     check_choice(config, "model.decomposition", tuple(gan_video.DECOMPOSITIONS))
+    check_choice(config, "model.frame_sampling", gan_video.FRAME_SAMPLING)
     check_choice(config, "data.kind", DATA_KINDS)
     check_choice(config, "metrics_backend", ("auto", "clu", "jsonl"))
     if config.data.kind == "prepared" and needs_data:

@@ -44,6 +44,8 @@ def base_config() -> ml_collections.ConfigDict:
             "num_warp_kernels": 9,
             "decomposition": "dvd_gan_fp_stronger",
             "num_sampled_frames": 8,
+            # F/dF sample their K frames among the predicted ones ("all": conditioning too).
+            "frame_sampling": "predicted",
             "downsample_factor": 2,
             # Activations in "bfloat16" (TPU practice; parameters, optimizer state and BN
             # statistics stay float32) and recomputation in the backward pass: memory options
