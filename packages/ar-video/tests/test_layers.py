@@ -48,8 +48,8 @@ def _dense_reference(layer, z, causal):
     logits = jnp.where(same, logits, -jnp.inf)
     att = jnp.einsum("bnij,bjnd->bind", jax.nn.softmax(logits, -1), v).reshape(b, -1, 2 * 8)
     zf = att @ layer.output.kernel[...] + zf
-    hid = jax.nn.relu(ln(zf, layer.mlp_norm) @ layer.mlp_in.kernel[...] + layer.mlp_in.bias[...])
-    zf = hid @ layer.mlp_out.kernel[...] + layer.mlp_out.bias[...] + zf
+    hid = jax.nn.relu(ln(zf, layer.mlp_norm) @ layer.mlp_in.kernel[...])  # Eq. 6: no biases
+    zf = hid @ layer.mlp_out.kernel[...] + zf
     return zf.reshape(z.shape)
 
 
