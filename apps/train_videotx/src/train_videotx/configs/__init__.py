@@ -92,11 +92,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
         f"at most data.num_frames={config.data.num_frames} (samples continue stored clips)",
     )
     check_int(config, "sample.num_prime_frames", "fvd.num_prime_frames", min_value=1)
-    for field in ("sample.num_prime_frames", "fvd.num_prime_frames"):
-        primes = config[field.split(".")[0]].num_prime_frames
+    for group in ("sample", "fvd"):
+        primes = config[group].num_prime_frames
         check_field(
             config,
             "sample.num_frames",
             config.sample.num_frames > primes,
-            f"more than {field}={primes}",
+            f"more than {group}.num_prime_frames={primes}",
         )
