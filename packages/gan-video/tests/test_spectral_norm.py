@@ -1,5 +1,6 @@
 """Tests for spectral normalisation."""
 
+import gan_video
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -64,3 +65,31 @@ def test_orthogonal_init_and_shape_errors():
         conv(jnp.ones((2, 8, 8, 5)))
     with pytest.raises(ValueError, match="u must have shape"):
         spectral_normalize(jnp.ones((3, 4)), jnp.ones((3,)))
+
+
+def test_refresh_spectral_vectors_estimates_the_new_weights_norm():
+    # A module whose kernels were replaced (as by the EMA) after its u converged on others.
+    rngs = nnx.Rngs(jax.random.key(0, impl="rbg"))
+    model = nnx.List([SNLinear(12, 7, rngs=rngs), SNConv(5, 6, 3, rngs=rngs)])
+    for i, layer in enumerate(model):
+        for _ in range(30):  # converge u on the initial kernels
+            layer.normalized_kernel()
+        key = jax.random.key(10 + i, impl="rbg")
+        layer.kernel[...] = 3.0 * jax.random.normal(key, layer.kernel[...].shape)
+    stale = [float(spectral_normalize(m.kernel[...], m.u[...], num_iterations=0)[2]) for m in model]
+    truth = [_top_singular_value(m.kernel[...]) for m in model]
+    assert all(abs(s / t - 1) > 0.03 for s, t in zip(stale, truth)), (stale, truth)
+    assert gan_video.refresh_spectral_vectors(model, 50) is model
+    fresh = [float(spectral_normalize(m.kernel[...], m.u[...], num_iterations=0)[2]) for m in model]
+    np.testing.assert_allclose(fresh, truth, rtol=1e-3)
+    # Frozen evaluation views now divide by the new weights' own norm.
+    for m in model:
+        m.set_view(update_spectral=False)
+        assert abs(_top_singular_value(m.normalized_kernel()) - 1) < 1e-3
+
+
+@pytest.mark.parametrize(("value", "error"), [(0, ValueError), (2.0, TypeError), (True, TypeError)])
+def test_refresh_spectral_vectors_rejects_bad_iterations(value, error):
+    layer = SNLinear(3, 2, rngs=nnx.Rngs(jax.random.key(0, impl="rbg")))
+    with pytest.raises(error, match="num_iterations: expected an int >= 1"):
+        gan_video.refresh_spectral_vectors(layer, value)

@@ -61,6 +61,12 @@ class Predictor:
         self.gan, self.mc = gan, model_config
         self._accumulate = jax.jit(functools.partial(gan.generate, bn_mode="accumulate"))
         self._standing = jax.jit(functools.partial(gan.generate, bn_mode="standing"))
+        self._refresh = jax.jit(self._refreshed_rest, static_argnums=2)
+
+    def _refreshed_rest(self, params: Any, rest: Any, num_iterations: int) -> Any:
+        g = nnx.merge(self.gan.g_graphdef, params, rest, copy=True)
+        gan_video.refresh_spectral_vectors(g, num_iterations)
+        return nnx.split(g, nnx.Param, ...)[2]
 
     def standing_rest(
         self,
@@ -70,8 +76,13 @@ class Predictor:
         num_batches: int,
         key: jax.Array,
         labels: Sequence[np.ndarray | None] | None = None,
+        spectral_iterations: int = 0,
     ) -> Any:
         """Resets and re-accumulates G's standing BN statistics (appendix E.2).
+
+        With `spectral_iterations > 0` the spectral layers' power-iteration vectors are first
+        refined on `params` (the EMA weights were never iterated on: without this they would
+        be normalised by the live weights' estimates).
 
         Args:
           params: G parameters (EMA or raw).
@@ -80,10 +91,13 @@ class Predictor:
           num_batches: forward passes averaged.
           key: PRNG key for the (untruncated) latents.
           labels: optional per-batch labels.
+          spectral_iterations: power-iteration steps on `params` first (0: keep `rest`'s).
 
         Returns:
           `rest` with the standing statistics of `num_batches` passes.
         """
+        if spectral_iterations:
+            rest = self._refresh(params, rest, int(spectral_iterations))
         g = nnx.merge(self.gan.g_graphdef, params, rest, copy=True)
         gan_video.reset_standing_stats(g)
         _, _, rest = nnx.split(g, nnx.Param, ...)
@@ -242,6 +256,7 @@ class Evaluator:
             cfg.standing_batches,
             jax.random.fold_in(key, 0),
             labels,
+            spectral_iterations=cfg.get("spectral_iterations", 0),
         )
         trunc = truncation_value(cfg.truncation)
         clips, flows, true_flows = [], [], []

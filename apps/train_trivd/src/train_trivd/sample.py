@@ -202,7 +202,14 @@ def main(argv: list[str]) -> int:
     standing = (
         config.eval.standing_batches if args.standing_batches is None else args.standing_batches
     )
-    rest = predictor.standing_rest(params, state["g"]["rest"], [cond], standing, key)
+    rest = predictor.standing_rest(
+        params,
+        state["g"]["rest"],
+        [cond],
+        standing,
+        key,
+        spectral_iterations=config.eval.get("spectral_iterations", 0),
+    )
     trunc = truncation_value(config.eval.truncation if args.truncation is None else args.truncation)
     pred, warps = predictor.predict(params, rest, cond, jax.random.fold_in(key, 1), trunc)
     videos = np.concatenate([cond, pred], axis=1)

@@ -40,6 +40,7 @@ from gan_video.spectral_norm import (
     SNLinear,
     SpectralState,
     prenormalize,
+    refresh_spectral_vectors,
     spectral_normalize,
 )
 from gan_video.train_step import GANFunctions, make_gan
@@ -82,6 +83,7 @@ __all__ = [
     "mixed_projection",
     "orthogonal_regularization",
     "prenormalize",
+    "refresh_spectral_vectors",
     "reset_standing_stats",
     "sample_latents",
     "spectral_normalize",

@@ -11,6 +11,7 @@ __all__ = [
     "SNLinear",
     "SpectralState",
     "prenormalize",
+    "refresh_spectral_vectors",
     "spectral_normalize",
 ]
 
@@ -223,3 +224,35 @@ def prenormalize(module: nnx.Module) -> nnx.Module:
             layer.prenormalized = True
     nnx.update(module, nnx.state(copy, SpectralState))
     return copy
+
+
+def refresh_spectral_vectors(module: nnx.Module, num_iterations: int) -> nnx.Module:
+    """Runs `num_iterations` power-iteration steps on every spectral layer's current kernel.
+
+    For weights the vectors `u` were not refined on, such as the generator's exponential
+    moving average: evaluating it with the live weights' `u` would divide each averaged kernel
+    by an estimate of another matrix's top singular value. A few steps from the live `u` (a
+    good start: the average is close to the live weights) make `sigma` the averaged kernel's.
+
+    Args:
+      module: any module (its spectral layers are found recursively); updated in place.
+      num_iterations: power-iteration steps (>= 1).
+
+    Returns:
+      `module`.
+    """
+    if not isinstance(num_iterations, int) or isinstance(num_iterations, bool):
+        raise TypeError(f"num_iterations: expected an int >= 1, got {num_iterations!r}")
+    if num_iterations < 1:
+        raise ValueError(f"num_iterations: expected an int >= 1, got {num_iterations}")
+    for _, layer in nnx.iter_modules(module):
+        if isinstance(layer, _SpectralLayer) and not layer.prenormalized:
+            kernel = layer.kernel[...]
+            w = jax.lax.stop_gradient(kernel.reshape(-1, kernel.shape[-1]).astype(jnp.float32))
+
+            def step(_, u, w=w):  # a loop, not an unrolled chain: tens of steps compile fast
+                return _l2_normalize(_l2_normalize(w @ u, 1e-12) @ w, 1e-12)
+
+            u = jax.lax.fori_loop(0, num_iterations, step, layer.u[...].astype(jnp.float32))
+            layer.u[...] = u.astype(layer.u[...].dtype)
+    return module

@@ -61,6 +61,7 @@ def validate(config: ml_collections.ConfigDict, *, needs_data: bool = True) -> N
         "data.worker_count",
         "eval.every",
         "eval.standing_batches",
+        "eval.spectral_iterations",
         "eval.motion_levels",
         "eval.fvd_num_clips",
         min_value=0,

@@ -94,6 +94,9 @@ def base_config() -> ml_collections.ConfigDict:
             "batch_size": 64,
             "num_clips": 256,  # clips for samples, motion fields and end-point error
             "standing_batches": 20,  # forward passes averaged into the standing statistics
+            # Power-iteration steps run on the evaluated (EMA) weights before sampling, so
+            # their spectral norm is their own, not the live weights' estimate (0: reuse it).
+            "spectral_iterations": 10,
             "truncation": 0.8,  # <0: none; 0: constant-zero latent (section D.1 uses 0.8)
             "num_samples": 16,  # clips shown in the sample grid
             "motion_levels": 0,  # 0: combine every warping stage; n: the n finest

@@ -1,0 +1,53 @@
+"""Evaluation weights: the EMA generator is normalised by its own spectral norms."""
+
+from __future__ import annotations
+
+import types
+
+import gan_video
+import jax
+import numpy as np
+from flax import nnx
+from train_trivd.evaluate import Predictor
+
+
+def _sigma_errors(graphdef, params, rest):
+    """Relative error of each spectral layer's sigma estimate against its kernel's true norm."""
+    model = nnx.merge(graphdef, params, rest, copy=True)
+    errors = []
+    for _, layer in nnx.iter_modules(model):
+        if isinstance(layer, gan_video.SNLinear | gan_video.SNConv):
+            kernel = np.asarray(layer.kernel[...], np.float64)
+            truth = np.linalg.svd(kernel.reshape(-1, kernel.shape[-1]), compute_uv=False)[0]
+            sigma = gan_video.spectral_normalize(layer.kernel[...], layer.u[...], num_iterations=0)[
+                2
+            ]
+            errors.append(abs(float(sigma) / truth - 1))
+    return np.array(errors)
+
+
+def test_standing_rest_runs_the_power_iteration_on_the_evaluated_weights():
+    # A stand-in generator (two spectral layers) keeps this to the power iteration's wiring;
+    # G's forward passes are replaced by a recorder of the state they would be given.
+    rngs = nnx.Rngs(jax.random.key(0, impl="rbg"))
+    g = nnx.List([gan_video.SNLinear(12, 7, rngs=rngs), gan_video.SNConv(5, 6, 3, rngs=rngs)])
+    for layer in g:
+        for _ in range(30):  # the live weights' converged u
+            layer.normalized_kernel()
+    graphdef, params, rest = nnx.split(g, nnx.Param, ...)
+    # The EMA: weights the live vectors u were never iterated on.
+    leaves, tree = jax.tree.flatten(params)
+    keys = jax.random.split(jax.random.key(1), len(leaves))
+    ema = jax.tree.unflatten(
+        tree, [3.0 * jax.random.normal(k, x.shape) for x, k in zip(leaves, keys)]
+    )
+    seen = []
+    gan = types.SimpleNamespace(g_graphdef=graphdef, generate=lambda *a, **k: None)
+    predictor = Predictor(gan, types.SimpleNamespace(z_dim=4))
+    predictor._accumulate = lambda params, rest, cond, z, y: seen.append(rest) or (None, None, rest)
+    cond = [np.zeros((2, 1, 4, 4, 3), np.float32)]
+    stale = predictor.standing_rest(ema, rest, cond, 1, jax.random.key(3))
+    fresh = predictor.standing_rest(ema, rest, cond, 1, jax.random.key(3), spectral_iterations=50)
+    assert len(seen) == 2 and seen[1] is fresh  # the forward passes saw the refreshed vectors
+    assert _sigma_errors(graphdef, ema, stale).min() > 0.03  # the live weights' estimates
+    np.testing.assert_array_less(_sigma_errors(graphdef, ema, fresh), 1e-3)  # the EMA's own
