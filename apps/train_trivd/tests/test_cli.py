@@ -111,6 +111,10 @@ TRAIN_ERRORS = [
         ["--config.model", "num_sampled_frames must be in [1, 3]", "got 4"],
     ),
     (["--config=ucf101"], ["--config.data.data_dir", "prepare-video-data", "got ''"]),
+    (  # the tiny config reads 2 D updates x 4 clips a step
+        ["--config.data.num_train=7"],
+        ["--config.data.num_train", ">= 2 x data.batch_size = 8 clips", "got 7"],
+    ),
     (["--bogus=1"], ["unrecognized arguments: --bogus=1", "--workdir=DIR"]),
     (["--workdir"], ["--workdir", "expected a folder"]),
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import gan_video
+import numpy as np
 import pytest
 from train_trivd import data
 from train_trivd.configs import CONFIG_DIR
@@ -82,3 +83,27 @@ def test_prepared_data_without_a_folder_explains_what_to_do():
     cfg = load_config_file(resolve_config("ucf101"))
     with pytest.raises(ValueError, match="prepare-video-data"):
         data.data_dir(cfg)
+
+
+@pytest.mark.parametrize("fresh", [True, False])
+def test_train_batches_carry_one_real_batch_per_d_update(fresh, tmp_path):
+    # What the loader yields is what the compiled step is given: [d_steps, B, ...] or [B, ...].
+    from train_trivd.compile_only import batch_spec
+
+    cfg = load_config_file(f"{CONFIG_DIR}/embedded.py:tiny")
+    cfg.data.root = str(tmp_path)
+    cfg.data.fresh_real_batches = fresh
+    cfg.data.use_labels = True
+    clip = (5, 16, 16, 3)
+    lead = (2, 4) if fresh else (4,)
+    batch = next(iter(data.train_loader(cfg, data.data_dir(cfg))))
+    spec = batch_spec(cfg, model_config(cfg))
+    assert batch["video"].shape == spec["video"].shape == (*lead, *clip)
+    assert batch["label"].shape == spec["label"].shape == lead
+    if fresh:
+        assert not np.array_equal(batch["video"][0], batch["video"][1])
+
+
+def test_paper_configs_draw_a_fresh_real_batch_per_d_update():
+    for name in ("kinetics600", "bair", "ucf101", "embedded"):
+        assert load_config_file(resolve_config(name)).data.fresh_real_batches is True, name

@@ -21,19 +21,37 @@ from video_training import (
 )
 
 
-def run_steps(devices, batches, workdir):
+def grouped(update_fn):
+    """An update over `[2, B, ...]` batches: one stand-in step per group (as a GAN's D steps)."""
+
+    def update(state, rng, batch):
+        losses = []
+        for i in range(batch["video"].shape[0]):
+            state, metrics = update_fn(
+                state, jax.random.fold_in(rng, i), {"video": batch["video"][i]}
+            )
+            losses.append(metrics["loss"])
+        return state, {"loss": jnp.stack(losses).sum()}
+
+    return update
+
+
+def run_steps(devices, batches, workdir, batch_axis=0):
     init_fn, update_fn = make_fns()
     trainer = Trainer(
         TrainerConfig(workdir=workdir, num_steps=2, metrics_backend="jsonl"),
         init_fn=init_fn,
-        update_fn=update_fn,
+        update_fn=grouped(update_fn) if batch_axis else update_fn,
         mesh=make_mesh(devices=devices),
+        batch_axis=batch_axis,
     )
     state = trainer._init(trainer.init_rng)
     losses, shard_counts = [], []
     for b in batches:
-        batch = host_to_global({"video": b}, trainer.mesh)
-        shard_counts.append(len(batch["video"].addressable_shards))
+        batch = host_to_global({"video": b}, trainer.mesh, batch_axis)
+        shards = batch["video"].addressable_shards
+        assert all(s.data.shape[1 - batch_axis] == b.shape[1 - batch_axis] for s in shards)
+        shard_counts.append(len(shards))
         state, metrics = trainer._step(state, trainer.train_rng, batch)
         losses.append(float(metrics["loss"]))
     trainer.close()
@@ -50,6 +68,11 @@ def main():
     with tempfile.TemporaryDirectory() as d1, tempfile.TemporaryDirectory() as d8:
         l1, s1, c1 = run_steps(jax.devices()[:1], batches, d1)
         l8, s8, c8 = run_steps(jax.devices(), batches, d8)
+    # Batches stacked per step ([2, B, ...], examples on axis 1) are split over `data` on axis 1.
+    stacked = [np.stack([batches[0], batches[1]]), np.stack([batches[1], batches[0]])]
+    with tempfile.TemporaryDirectory() as d1, tempfile.TemporaryDirectory() as d8:
+        g1, _, _ = run_steps(jax.devices()[:1], stacked, d1, batch_axis=1)
+        g8, _, gc8 = run_steps(jax.devices(), stacked, d8, batch_axis=1)
     diffs = jax.tree.map(
         lambda a, b: float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64)))),
         s1,
@@ -93,6 +116,9 @@ def main():
                 "losses_8": l8,
                 "shards_1": c1,
                 "shards_8": c8,
+                "grouped_losses_1": g1,
+                "grouped_losses_8": g8,
+                "grouped_shards_8": gc8,
                 "max_state_diff": max_state_diff,
                 "state_scale": state_scale,
                 "step_8": int(s8["step"]),

@@ -147,6 +147,26 @@ def test_worker_processes_and_iterator_state_resume(random_data_dir):
     assert v.min() >= -1.0 and v.max() <= 1.0 and v.min() < -0.9 and v.max() > 0.9
 
 
+def test_batch_groups_stack_independent_batches_and_resume(random_data_dir):
+    # [groups, b, ...]: the groups are the consecutive batches of a groups x b loader.
+    kw = {"seed": 3, "transforms": vt_transforms(4), "keys": ("video", "label"), "num_epochs": 1}
+    flat = _batches(make_loader(random_data_dir, "train", global_batch_size=6, **kw), 4)
+    it = iter(make_loader(random_data_dir, "train", global_batch_size=3, batch_groups=2, **kw))
+    grouped = [next(it) for _ in range(2)]
+    state = it.get_state()
+    grouped += [next(it) for _ in range(2)]
+    for g, f in zip(grouped, flat, strict=True):
+        assert g["video"].shape == (2, 3, 4, 16, 16, 3) and g["label"].shape == (2, 3)
+        np.testing.assert_array_equal(g["label"].reshape(-1), f["label"])
+        np.testing.assert_array_equal(g["video"].reshape(f["video"].shape), f["video"])
+    labels = [int(v) for g in grouped for v in g["label"].reshape(-1)]
+    assert len(set(labels)) == 24  # every group of every step holds different records
+    resumed = iter(make_loader(random_data_dir, "train", global_batch_size=3, batch_groups=2, **kw))
+    resumed.set_state(state)
+    for g in grouped[2:]:
+        np.testing.assert_array_equal(next(resumed)["label"], g["label"])
+
+
 def test_loader_rejects_bad_arguments(random_data_dir):
     with pytest.raises(
         ValueError, match="global_batch_size=5 must be divisible by process_count=2"
@@ -156,6 +176,11 @@ def test_loader_rejects_bad_arguments(random_data_dir):
         make_loader(random_data_dir, "validation", global_batch_size=2)
     with pytest.raises(FileNotFoundError, match="prepare-video-data"):
         make_loader(os.path.dirname(random_data_dir), "train", global_batch_size=2)
+    for bad in (0, 2.0, True):
+        with pytest.raises(ValueError, match=f"batch_groups: expected an int >= 1, got {bad!r}"):
+            make_loader(random_data_dir, "train", global_batch_size=2, batch_groups=bad)
+    with pytest.raises(ValueError, match="too few for 1 hosts x batch 16 x 3 groups"):
+        make_loader(random_data_dir, "train", global_batch_size=16, batch_groups=3)
 
 
 def test_folder_source_skips_and_reports_corrupt_and_missing_files(tmp_path, caplog):

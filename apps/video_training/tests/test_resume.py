@@ -6,6 +6,7 @@ import json
 import os
 
 import standin
+
 from conftest import TESTS_DIR, run_python
 
 

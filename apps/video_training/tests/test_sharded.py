@@ -20,6 +20,11 @@ def test_sharded_step_matches_single_device_step():
         assert abs(a - b) <= 1e-5 * max(1.0, abs(a)), r
     assert r["losses_1"][0] != r["losses_1"][1]
     assert r["max_state_diff"] <= 1e-5 * max(1.0, r["state_scale"]), r
+    # Per-step stacked batches ([2, B, ...], examples on axis 1): same split, same result.
+    assert r["grouped_shards_8"] == [8, 8], r
+    for a, b in zip(r["grouped_losses_1"], r["grouped_losses_8"], strict=True):
+        assert abs(a - b) <= 1e-5 * max(1.0, abs(a)), r
+    assert r["grouped_losses_1"][0] != r["grouped_losses_1"][1], r
     # shard_map: pmean'd moments equal the global ones; per-device BN statistics do not.
     assert r["moments_diff"] < 1e-4, r
     assert r["bn_cross_diff"] < 1e-4, r

@@ -17,19 +17,19 @@ import jax.numpy as jnp
 import ml_collections
 from video_training import compile_only
 
+from train_trivd.configs import real_batches_per_step
 from train_trivd.train import model_config, train_config
 
 
 def batch_spec(config: ml_collections.ConfigDict, mc: gan_video.ModelConfig) -> dict:
-    """The global train batch as abstract arrays (float clips in [-1, 1], optional labels)."""
-    b = int(config.data.batch_size)
-    spec = {
-        "video": jax.ShapeDtypeStruct(
-            (b, mc.num_frames, mc.resolution, mc.resolution, mc.channels), jnp.float32
-        )
-    }
+    """The global train batch as abstract arrays (float clips in [-1, 1], optional labels),
+    `[d_steps, B, ...]` with `data.fresh_real_batches` as the loader feeds it."""
+    groups = real_batches_per_step(config)
+    lead = (groups, int(config.data.batch_size)) if groups > 1 else (int(config.data.batch_size),)
+    frame = (mc.num_frames, mc.resolution, mc.resolution, mc.channels)
+    spec = {"video": jax.ShapeDtypeStruct((*lead, *frame), jnp.float32)}
     if config.data.get("use_labels", False):
-        spec["label"] = jax.ShapeDtypeStruct((b,), jnp.int32)
+        spec["label"] = jax.ShapeDtypeStruct(lead, jnp.int32)
     return spec
 
 
@@ -48,6 +48,7 @@ def train_report(config: ml_collections.ConfigDict, topology: str) -> compile_on
         batch=batch_spec(config, mc),
         model_parallelism=int(config.get("model_parallelism", 1)),
         seed=int(config.seed),
+        batch_axis=1 if real_batches_per_step(config) > 1 else 0,
     )
 
 

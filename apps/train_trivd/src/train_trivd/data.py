@@ -62,7 +62,10 @@ def _keys(config: ml_collections.ConfigDict, directory: str, split: str, extra=(
 
 
 def train_loader(config: ml_collections.ConfigDict, directory: str) -> Any:
-    """A checkpointable grain loader of `[B, T, H, W, 3]` float clips in [-1, 1] (random crops)."""
+    """A checkpointable grain loader of `[B, T, H, W, 3]` float clips in [-1, 1] (random crops);
+    `[d_steps, B, T, H, W, 3]` (a fresh batch per D update) with `data.fresh_real_batches`."""
+    from train_trivd.configs import real_batches_per_step
+
     m = config.model
     frames = m.num_cond_frames + m.num_pred_frames
     return make_loader(
@@ -73,6 +76,7 @@ def train_loader(config: ml_collections.ConfigDict, directory: str) -> Any:
         transforms=trivd_transforms(frames, m.resolution, train=True),
         keys=_keys(config, directory, config.data.train_split),
         worker_count=config.data.worker_count,
+        batch_groups=real_batches_per_step(config),
     )
 
 

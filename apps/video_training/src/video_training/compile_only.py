@@ -19,7 +19,7 @@ import numpy as np
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from video_training.mesh import DATA_AXIS, MODEL_AXIS
+from video_training.mesh import DATA_AXIS, MODEL_AXIS, batch_sharding
 
 GIB = 1024**3
 
@@ -245,6 +245,7 @@ def compile_train_step(
     model_parallelism: int = 1,
     state_sharding: Callable[[Any], Any] | None = None,
     seed: int = 0,
+    batch_axis: int = 0,
 ) -> StepReport:
     """The `Trainer`'s sharded train step, compiled for `target_name`.
 
@@ -256,22 +257,25 @@ def compile_train_step(
       model_parallelism: size of the mesh's `model` axis.
       state_sharding: `abstract_state -> shardings` on the target's mesh (default: replicated).
       seed: as the Trainer's.
+      batch_axis: the axis of the examples (sharded over `data`), as the Trainer's.
     """
     ct = load_targets()
     target = ct.get_target(target_name)
     mesh = target_mesh(target, model_parallelism)
     from video_training.trainer import step_functions
 
-    fns = step_functions(init_fn, update_fn, mesh, seed=seed, state_sharding=state_sharding)
+    fns = step_functions(
+        init_fn, update_fn, mesh, seed=seed, state_sharding=state_sharding, batch_axis=batch_axis
+    )
+    sharding = batch_sharding(mesh, batch_axis)
     placed = {
-        k: jax.ShapeDtypeStruct(v.shape, v.dtype, sharding=NamedSharding(mesh, P(DATA_AXIS)))
-        for k, v in batch.items()
+        k: jax.ShapeDtypeStruct(v.shape, v.dtype, sharding=sharding) for k, v in batch.items()
     }
     state = ct.abstract_like(fns.abstract_state, fns.state_sharding)
     rng = jax.ShapeDtypeStruct(
         fns.train_rng.shape, fns.train_rng.dtype, sharding=NamedSharding(mesh, P())
     )
-    global_batch = int(next(iter(batch.values())).shape[0])
+    global_batch = int(next(iter(batch.values())).shape[batch_axis])
     return compile_step(
         what=what,
         target=target,

@@ -81,9 +81,10 @@ def make_mesh(model_parallelism: int = 1, devices: Any = None) -> Mesh:
     return Mesh(grid, (DATA_AXIS, MODEL_AXIS), axis_types=(AxisType.Auto, AxisType.Auto))
 
 
-def batch_sharding(mesh: Mesh) -> NamedSharding:
-    """Leading (batch) axis split over `data`, the rest replicated."""
-    return NamedSharding(mesh, P(DATA_AXIS))
+def batch_sharding(mesh: Mesh, batch_axis: int = 0) -> NamedSharding:
+    """Axis `batch_axis` (the examples; 0 unless batches are stacked per step) split over
+    `data`, the rest replicated."""
+    return NamedSharding(mesh, P(*([None] * batch_axis), DATA_AXIS))
 
 
 def replicated(mesh: Mesh) -> NamedSharding:
@@ -91,17 +92,19 @@ def replicated(mesh: Mesh) -> NamedSharding:
     return NamedSharding(mesh, P())
 
 
-def host_to_global(batch: Mapping[str, np.ndarray] | Any, mesh: Mesh) -> Any:
+def host_to_global(batch: Mapping[str, np.ndarray] | Any, mesh: Mesh, batch_axis: int = 0) -> Any:
     """Assembles each host's local batch into global arrays sharded over `data`.
 
     Args:
-      batch: pytree of numpy arrays `[global_batch // process_count, ...]` (this host's part).
+      batch: pytree of numpy arrays `[global_batch // process_count, ...]` (this host's part;
+        the examples on axis `batch_axis`).
       mesh: the training mesh.
+      batch_axis: the axis of the examples.
 
     Returns:
-      The same pytree of `jax.Array` `[global_batch, ...]` with `batch_sharding(mesh)`.
+      The same pytree of `jax.Array` `[global_batch, ...]` with `batch_sharding(mesh, batch_axis)`.
     """
-    sharding = batch_sharding(mesh)
+    sharding = batch_sharding(mesh, batch_axis)
     return jax.tree.map(
         lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)), batch
     )

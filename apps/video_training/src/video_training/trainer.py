@@ -93,6 +93,7 @@ def step_functions(
     *,
     seed: int = 0,
     state_sharding: Callable[[Any], Any] | None = None,
+    batch_axis: int = 0,
 ) -> StepFunctions:
     """Shapes, shardings and the step of a training loop on `mesh` (see `Trainer`)."""
     base = jax.random.key(seed)
@@ -117,7 +118,7 @@ def step_functions(
         train_rng=train_rng,
         step_fn=step_fn,
         jit_kwargs={
-            "in_shardings": (shardings, repl, batch_sharding(mesh)),
+            "in_shardings": (shardings, repl, batch_sharding(mesh, batch_axis)),
             "out_shardings": (shardings, repl),
             "donate_argnums": (0,),
         },
@@ -164,6 +165,8 @@ class Trainer:
       init_fn, update_fn: see above.
       mesh: default `make_mesh(config.model_parallelism)` over all devices.
       state_sharding: `abstract_state -> pytree of NamedSharding` (default: replicated).
+      batch_axis: the axis of the examples in each batch, split over `data` (1 for batches
+        stacked per step, `[groups, B, ...]` from `make_loader(batch_groups=...)`).
       writer: metric writer (default `create_writer(workdir, backend=config.metrics_backend)`).
     """
 
@@ -175,14 +178,21 @@ class Trainer:
         update_fn: UpdateFn,
         mesh: Mesh | None = None,
         state_sharding: Callable[[Any], Any] | None = None,
+        batch_axis: int = 0,
         writer: Any = None,
     ):
         self.config = config
         self.mesh = mesh or make_mesh(config.model_parallelism)
         self.init_fn, self.update_fn = init_fn, update_fn
         fns = step_functions(
-            init_fn, update_fn, self.mesh, seed=config.seed, state_sharding=state_sharding
+            init_fn,
+            update_fn,
+            self.mesh,
+            seed=config.seed,
+            state_sharding=state_sharding,
+            batch_axis=batch_axis,
         )
+        self.batch_axis = batch_axis
         self.init_rng, self.train_rng = fns.init_rng, fns.train_rng
         self.abstract_state = fns.abstract_state
         self.state_sharding = fns.state_sharding
@@ -255,7 +265,7 @@ class Trainer:
         preempted = False
         try:
             for step in range(start, cfg.num_steps):
-                batch = host_to_global(next(data_iter), self.mesh)
+                batch = host_to_global(next(data_iter), self.mesh, self.batch_axis)
                 state, metrics = self._step(state, self.train_rng, batch)
                 done = step + 1
                 is_last = done == cfg.num_steps

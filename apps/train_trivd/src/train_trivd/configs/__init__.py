@@ -8,7 +8,13 @@ import ml_collections
 
 CONFIG_DIR = os.path.dirname(os.path.abspath(__file__))
 
-__all__ = ["CONFIG_DIR", "validate"]
+__all__ = ["CONFIG_DIR", "real_batches_per_step", "validate"]
+
+
+def real_batches_per_step(config: ml_collections.ConfigDict) -> int:
+    """Real batches a train step reads: `train.d_steps` with `data.fresh_real_batches`, else 1
+    (also for runs saved before the field existed, so they resume as they were trained)."""
+    return int(config.train.d_steps) if config.data.get("fresh_real_batches", False) else 1
 
 
 def validate(config: ml_collections.ConfigDict, *, needs_data: bool = True) -> None:
@@ -75,6 +81,21 @@ def validate(config: ml_collections.ConfigDict, *, needs_data: bool = True) -> N
     check_choice(config, "model.decomposition", tuple(gan_video.DECOMPOSITIONS))
     check_choice(config, "model.frame_sampling", gan_video.FRAME_SAMPLING)
     check_choice(config, "data.kind", DATA_KINDS)
+    check_field(
+        config,
+        "data.fresh_real_batches",
+        isinstance(config.data.get("fresh_real_batches", False), bool),
+        "True or False",
+    )
+    if config.data.kind == "camera_motion":
+        groups = real_batches_per_step(config)
+        check_field(
+            config,
+            "data.num_train",
+            config.data.num_train >= groups * config.data.batch_size,
+            f">= {groups} x data.batch_size = {groups * config.data.batch_size} clips (one batch"
+            " per D update with data.fresh_real_batches)",
+        )
     check_choice(config, "metrics_backend", ("auto", "clu", "jsonl"))
     if config.data.kind == "prepared" and needs_data:
         check_field(

@@ -84,6 +84,10 @@ def base_config() -> ml_collections.ConfigDict:
             "camera_base_side": 128,
             "camera_zoom_range": (0.9, 1.6),
             "use_labels": False,  # feed `label` to G and D (needs model.num_classes > 0)
+            # A fresh real batch for each of the train.d_steps D updates, as BigGAN-style
+            # training does (appendix E): the loader reads d_steps x batch_size clips a step.
+            # False: one real batch shared by the D updates (half the reads, correlated updates).
+            "fresh_real_batches": True,
             "worker_count": 0,
         }
     )

@@ -37,6 +37,7 @@ def get_config(arg=None):
     c.name = f"embedded_{variant}"
     c.data.kind = "camera_motion"
     c.data.batch_size = 64
+    c.data.num_train = 192  # a fresh batch of 64 for each of the 2 D updates, and room to shuffle
     c.num_steps = 100_000
     c.log_every = 100
     c.checkpoint_every = 2_000

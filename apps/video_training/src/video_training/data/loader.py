@@ -33,6 +33,16 @@ class Decode(grain.MapTransform):
         return ex
 
 
+@dataclasses.dataclass(frozen=True)
+class SplitGroups(grain.MapTransform):
+    """A batch `[groups * b, ...]` -> `[groups, b, ...]` (each group an independent batch)."""
+
+    groups: int
+
+    def map(self, batch: dict[str, Any]) -> dict[str, Any]:
+        return {k: v.reshape(self.groups, -1, *v.shape[1:]) for k, v in batch.items()}
+
+
 def make_loader(
     data_dir: str,
     split: str,
@@ -47,6 +57,7 @@ def make_loader(
     worker_buffer_size: int = 2,
     process_index: int | None = None,
     process_count: int | None = None,
+    batch_groups: int = 1,
 ) -> grain.DataLoader:
     """A grain `DataLoader` over one split of a prepared dataset.
 
@@ -70,10 +81,15 @@ def make_loader(
       worker_buffer_size: batches prefetched per worker.
       process_index, process_count: default `jax.process_index()` / `jax.process_count()`;
         override to simulate hosts.
+      batch_groups: > 1 yields that many independent batches per step, stacked on a new
+        leading axis (e.g. a fresh real batch for each of a GAN's discriminator updates).
 
     Returns:
-      A `grain.DataLoader` yielding dicts of `[global_batch_size // process_count, ...]` arrays.
+      A `grain.DataLoader` yielding dicts of `[global_batch_size // process_count, ...]` arrays
+      (`[batch_groups, global_batch_size // process_count, ...]` when `batch_groups > 1`).
     """
+    if isinstance(batch_groups, bool) or not isinstance(batch_groups, int) or batch_groups < 1:
+        raise ValueError(f"batch_groups: expected an int >= 1, got {batch_groups!r}")
     index = jax.process_index() if process_index is None else process_index
     count = jax.process_count() if process_count is None else process_count
     if not 0 <= index < count:
@@ -91,9 +107,10 @@ def make_loader(
             flags.FLAGS.mark_as_parsed()
     source = grain.ArrayRecordDataSource(split_paths(data_dir, split))
     per_host = global_batch_size // count
-    if len(source) // count < per_host:
+    if len(source) // count < per_host * batch_groups:
         raise ValueError(
-            f"split {split!r} has {len(source)} records: too few for {count} hosts x batch {per_host}"
+            f"split {split!r} has {len(source)} records: too few for {count} hosts x batch "
+            f"{per_host}" + (f" x {batch_groups} groups" if batch_groups > 1 else "")
         )
     sampler = grain.IndexSampler(
         num_records=len(source),
@@ -102,7 +119,13 @@ def make_loader(
         num_epochs=num_epochs,
         seed=seed,
     )
-    operations = [Decode(keys), *transforms, grain.Batch(per_host, drop_remainder=True)]
+    operations = [
+        Decode(keys),
+        *transforms,
+        grain.Batch(per_host * batch_groups, drop_remainder=True),
+    ]
+    if batch_groups > 1:
+        operations.append(SplitGroups(batch_groups))
     return grain.DataLoader(
         data_source=source,
         sampler=sampler,
