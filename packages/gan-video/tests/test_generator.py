@@ -25,7 +25,6 @@ def test_generator_shapes_motion_and_encoder_channels():
     run = nnx.jit(lambda g, c, z, y: g(c, z, y))
     frames, aux = run(g, cond, z, jnp.array([0, 2]))
     assert frames.shape == (2, cfg.num_pred_frames, 16, 16, 3)
-    assert float(jnp.abs(frames).max()) <= 1.0
     # One motion field per warping stage, at 2x2, 4x4, 8x8 (resolution / 8, / 4, / 2).
     assert [w.shape for w in aux["warp_weights"]] == [
         (2, cfg.num_pred_frames, r, r, 9) for r in (2, 4, 8)
