@@ -56,6 +56,7 @@ def tiny_run(tmp_path_factory):
         "--config.fvd.window=9",
         "--config.fvd.unroll_stride=2",
         "--config.fvd.every=2",
+        "--config.fvd.num_trials=2",
     )
     config, _ = vtx_main.parse_args(tiny_args(data_dir, workdir, 2, cache, *fvd_flags))
     first = train(config)

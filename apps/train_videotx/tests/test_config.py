@@ -7,7 +7,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from train_videotx import main as vtx_main
-from train_videotx.evaluation import frechet_from_embeddings, fvd_metrics, window_starts
+from train_videotx.evaluation import (
+    frechet_from_embeddings,
+    fvd_metrics,
+    fvd_over_trials,
+    window_starts,
+)
 from train_videotx.model import make_optimizer, model_config
 
 ALL = [
@@ -120,3 +125,45 @@ def test_fvd_windows_first_and_unrolled():
     assert abs(same["fvd"]) < 1e-4 * out["fvd"]  # sqrtm round-off of rank-deficient fits
     with pytest.raises(ValueError, match=">= 2 videos"):
         fvd_metrics(real[:1], fake, window=4, embed_fn=embed)
+
+
+def test_fvd_mean_and_std_over_trials():
+    rng = np.random.default_rng(1)
+    real = rng.integers(0, 256, (5, 6, 4, 4, 3), dtype=np.uint8)
+    fakes = [rng.integers(0, 256, (4, 6, 4, 4, 3), dtype=np.uint8) for _ in range(3)]
+    embedded = []
+
+    def embed(videos):
+        embedded.append(videos)
+        return videos.astype(np.float64).mean(axis=(2, 3)).reshape(videos.shape[0], -1)
+
+    drawn = []
+
+    def sample(trial):  # a new draw of continuations per trial
+        drawn.append(trial)
+        return fakes[trial]
+
+    out = fvd_over_trials(real, sample, 3, window=4, stride=1, embed_fn=embed)
+    assert drawn == [0, 1, 2]
+    # Each window of the real set is embedded once, not once per trial: 3 + 3 x 3 calls.
+    assert sum(e.shape[0] == 5 for e in embedded) == 3
+    per = [fvd_metrics(real, f, window=4, stride=1, embed_fn=embed) for f in fakes]
+    first = [p["fvd"] for p in per]
+    unrolled = [p["fvd_unrolled"] for p in per]
+    assert len(set(first)) == 3
+    assert out["fvd"] == pytest.approx(np.mean(first))
+    assert out["fvd_std"] == pytest.approx(np.std(first, ddof=1))
+    assert out["fvd_unrolled"] == pytest.approx(np.mean(unrolled))
+    assert out["fvd_unrolled_std"] == pytest.approx(np.std(unrolled, ddof=1))
+    assert (out["fvd_windows"], out["fvd_trials"]) == (3, 3)
+    one = fvd_over_trials(real, sample, 1, window=4, embed_fn=embed)
+    assert one["fvd_std"] == 0.0 and one["fvd"] == pytest.approx(first[0])
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match=f"num_trials: expected an int >= 1, got {bad!r}"):
+            fvd_over_trials(real, sample, bad, window=4, embed_fn=embed)
+
+
+def test_paper_configs_report_fvd_over_20_trials():
+    for name in ("bair", "kinetics600"):
+        config, _ = vtx_main.parse_args([f"--config={name}"])
+        assert config.fvd.num_trials == 20, name

@@ -41,7 +41,11 @@ def recorded(monkeypatch):
     )
     monkeypatch.setattr(evaluation, "_window_bits", window_bits)
     monkeypatch.setattr(evaluation, "continue_videos", continue_videos)
-    monkeypatch.setattr(evaluation, "fvd_metrics", lambda real, fake, **kw: {"fvd": 0.0})
+    monkeypatch.setattr(
+        evaluation,
+        "fvd_metrics",
+        lambda real, fake, **kw: {"fvd": 0.0, "fvd_unrolled": 0.0, "fvd_windows": 1.0},
+    )
     monkeypatch.setattr(evaluation, "write_grid", lambda *a, **k: [])
     return seen
 

@@ -28,6 +28,8 @@ def test_first_run_trains_evaluates_samples_and_checkpoints(tiny_run):
     assert len(fvd_rows) == 1 and fvd_rows[0]["step"] == 2
     assert fvd_rows[0]["eval/fvd_windows"] == 2  # 11 frames, windows of 9 at 0 and 2
     assert fvd_rows[0]["eval/fvd"] > 0 and fvd_rows[0]["eval/fvd_unrolled"] > 0
+    # Two draws of continuations: their spread is reported beside the mean.
+    assert fvd_rows[0]["eval/fvd_trials"] == 2 and fvd_rows[0]["eval/fvd_std"] > 0
     # The grid: held-out clips on top, samples below; one GIF frame per video frame.
     gif = os.path.join(workdir, "samples", "step_0000002.gif")
     frames = gif_frames(gif)

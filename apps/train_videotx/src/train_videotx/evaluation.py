@@ -140,6 +140,47 @@ def fvd_metrics(
     }
 
 
+def fvd_over_trials(
+    real: np.ndarray,
+    sample_fn: Callable[[int], np.ndarray],
+    num_trials: int,
+    **kwargs: Any,
+) -> dict[str, float]:
+    """`fvd_metrics` of `num_trials` draws of continuations: mean and standard deviation.
+
+    Args:
+      real: `[N, F, H, W, 3]` uint8 held-out videos (embedded once, reused by every trial).
+      sample_fn: `trial -> [M, F, H, W, 3]` uint8 continuations (a new draw per trial).
+      num_trials: trials (20 in the paper).
+      **kwargs: `fvd_metrics`'s `window`, `stride`, `embed_fn`, `real_embeddings`.
+
+    Returns:
+      `fvd` / `fvd_unrolled` (means over trials), `fvd_std` / `fvd_unrolled_std` (sample
+      standard deviations, ddof 1; 0 for one trial), `fvd_windows` and `fvd_trials`.
+    """
+    if isinstance(num_trials, bool) or not isinstance(num_trials, int) or num_trials < 1:
+        raise ValueError(f"num_trials: expected an int >= 1, got {num_trials!r}")
+    cache = kwargs.pop("real_embeddings", None)
+    cache = {} if cache is None else cache
+    first, unrolled = [], []
+    for trial in range(num_trials):
+        out = fvd_metrics(real, sample_fn(trial), real_embeddings=cache, **kwargs)
+        first.append(out["fvd"])
+        unrolled.append(out["fvd_unrolled"])
+        log.info(
+            "FVD trial %d/%d: %.2f (unrolled %.2f)", trial + 1, num_trials, first[-1], unrolled[-1]
+        )
+    ddof = 1 if num_trials > 1 else 0
+    return {
+        "fvd": float(np.mean(first)),
+        "fvd_std": float(np.std(first, ddof=ddof)),
+        "fvd_unrolled": float(np.mean(unrolled)),
+        "fvd_unrolled_std": float(np.std(unrolled, ddof=ddof)),
+        "fvd_windows": out["fvd_windows"],
+        "fvd_trials": float(num_trials),
+    }
+
+
 def write_grid(
     path_base: str,
     videos: np.ndarray,
@@ -246,17 +287,21 @@ class Evaluator:
         return {}
 
     def fvd(self, params: Any, step: int) -> dict[str, float]:
-        """FVD of `fvd.num_videos` continuations against as many held-out clips."""
+        """FVD of `fvd.num_videos` continuations against as many held-out clips, mean and
+        standard deviation over `fvd.num_trials` draws of the continuations."""
         fc = self.config.fvd
         p = fc.num_prime_frames
         real = vtx_data.heldout_clips(
             self.data_dir, self.config.data.eval_split, fc.num_videos, self.config.sample.num_frames
         )
-        fake = self._continuations(params, real[:, :p], self._key(step, 2), fc.batch_size)
+        key = self._key(step, 2)
         window = min(fc.window, real.shape[1])
-        return fvd_metrics(
+        return fvd_over_trials(
             real,
-            fake,
+            lambda trial: self._continuations(
+                params, real[:, :p], jax.random.fold_in(key, trial), fc.batch_size
+            ),
+            int(fc.get("num_trials", 1)),
             window=window,
             stride=fc.unroll_stride,
             real_embeddings=self._real_embeddings,

@@ -42,6 +42,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
         "fvd.batch_size",
         "fvd.window",
         "fvd.unroll_stride",
+        "fvd.num_trials",
     )
     check_int(
         config,
