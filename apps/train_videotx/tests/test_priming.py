@@ -95,3 +95,49 @@ def test_bits_primes_beyond_the_window_shift_the_scored_window(recorded, tmp_pat
     )
     _evaluator(config, tmp_path).bits_per_dim(params=None)
     assert recorded["bits_primes"] == [7] and recorded["bits_window"] == [8]
+
+
+def test_bits_slide_the_window_over_longer_clips_scoring_each_frame_once(recorded, tmp_path):
+    # An 8-frame window, 1 prime, frames 1..15 scored: windows at 0 (scores 1..7), 4 (8..11)
+    # and 8 (12..15), as the sampler's stride of T // 2 continues a clip.
+    config, _ = vtx_main.parse_args(["--config=kinetics600:tiny", "--config.eval.num_frames=16"])
+    ev = _evaluator(config, tmp_path)
+    assert ev.windows == [(0, 1), (4, 4), (8, 4)]
+    recorded_bits = iter([3.0, 5.0, 7.0])
+    evaluation._window_bits = lambda graphdef, params, video, primed: next(recorded_bits)
+    # bits/dim is the per-frame mean: 7 frames at 3, 4 at 5 and 4 at 7 bits.
+    assert ev.bits_per_dim(params=None)["bits_per_dim"] == pytest.approx(
+        (7 * 3 + 4 * 5 + 4 * 7) / 15
+    )
+
+
+@pytest.mark.parametrize(
+    ("frames", "window", "primes", "stride"),
+    [(16, 4, 1, 0), (16, 4, 1, 3), (16, 16, 1, 0), (20, 16, 10, 6), (30, 4, 1, 0), (5, 1, 1, 0)],
+)
+def test_scoring_windows_cover_every_frame_after_the_primes_once(frames, window, primes, stride):
+    scored = []
+    for start, primed in evaluation.scoring_windows(frames, window, primes, stride):
+        assert 0 <= start and start + window <= frames and 0 <= primed < window
+        scored += range(start + primed, start + window)
+        if window > 1 and start + primed > 0:  # every scored frame has context before it
+            assert primed >= 1
+    assert scored == list(range(primes, frames))
+
+
+def test_scoring_windows_reject_clips_shorter_than_the_window():
+    with pytest.raises(ValueError, match="num_frames: expected >= the model window 8, got 6"):
+        evaluation.scoring_windows(6, 8, 1)
+    with pytest.raises(ValueError, match="num_prime_frames: expected an int in"):
+        evaluation.scoring_windows(8, 8, 8)
+
+
+@pytest.mark.parametrize(("arg", "window"), [("spatial", 4), ("single_frame", 16), (None, 16)])
+def test_training_masks_one_frame_per_window_for_every_variant(arg, window):
+    # "Conditioned on the first frame during training": a 4-frame spatial window masks 1 frame.
+    from train_videotx.model import model_config, train_prime_frames
+
+    spec = "--config=bair" + (f":{arg}" if arg else "")
+    config, _ = vtx_main.parse_args([spec])
+    assert model_config(config.model).video_shape[0] == window
+    assert train_prime_frames(config, window) == 1

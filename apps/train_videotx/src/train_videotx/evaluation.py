@@ -17,7 +17,7 @@ from flax import nnx
 from video_training import sample_grid, write_gif, write_mp4
 
 from train_videotx import data as vtx_data
-from train_videotx.model import Setup, prime_frames_in_window
+from train_videotx.model import Setup
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +27,42 @@ def _window_bits(graphdef, params, video, num_prime_frames):
     """bits/dim of `video: [B, T, H, W, 3]` under the model, primed frames excluded."""
     model = nnx.merge(graphdef, params)
     return ar_video.bits_per_dim(model.log_probs(video), num_prime_frames)
+
+
+def scoring_windows(
+    num_frames: int, window: int, num_prime_frames: int, stride: int = 0
+) -> list[tuple[int, int]]:
+    """Model windows that score every frame after the primes once, sliding as the sampler does.
+
+    The first window holds the last `min(P, T - 1)` primes; each next window moves `stride`
+    frames (0: `T // 2`, at most `T - min(P, T - 1)`, as `continue_videos`) and scores only
+    the frames no earlier window scored, with the frames before them in the window as context;
+    the last window is moved back to end at the last frame (more context, fewer new frames).
+
+    Args:
+      num_frames: frames F of each clip scored through (frames P..F-1 are scored).
+      window: the model's T.
+      num_prime_frames: P >= 0 leading frames that are context only.
+      stride: frames between windows (0: the sampler's default).
+
+    Returns:
+      `[(start, primed)]`: window `clip[start:start + T]` scores its frames `primed..T-1`.
+    """
+    if window < 1 or num_frames < window:
+        raise ValueError(f"num_frames: expected >= the model window {window}, got {num_frames}")
+    if not 0 <= num_prime_frames < num_frames:
+        raise ValueError(
+            f"num_prime_frames: expected an int in [0, {num_frames}), got {num_prime_frames}"
+        )
+    keep = min(num_prime_frames, window - 1)
+    step = max(1, min(stride or window // 2, window - keep))
+    start, done, out = num_prime_frames - keep, num_prime_frames, []
+    while done < num_frames:
+        start = min(start, num_frames - window)
+        out.append((start, done - start))
+        done = start + window
+        start += step
+    return out
 
 
 def continue_videos(
@@ -218,9 +254,14 @@ class Evaluator:
         self.sample_dir = os.path.join(workdir, "samples")
         self.window = setup.vt_config.video_shape[0]
         bits_primes = config.eval.num_prime_frames
-        self.window_prime = prime_frames_in_window(bits_primes, self.window)
-        # The evaluated window ends `T - 1` frames after the last prime frame at the latest.
-        self.window_start = max(0, bits_primes - self.window_prime)
+        # eval.num_frames = 0: one window, ending `T - 1` frames after the last prime at most.
+        frames = (
+            config.eval.get("num_frames", 0) or max(0, bits_primes - self.window + 1) + self.window
+        )
+        self.windows = scoring_windows(
+            frames, self.window, bits_primes, config.sample.get("window_stride", 0)
+        )
+        self.eval_frames = frames
         self._real_embeddings: dict[int, np.ndarray] = {}
         self.last_samples: list[str] = []
 
@@ -228,21 +269,23 @@ class Evaluator:
         return jax.random.fold_in(jax.random.fold_in(jax.random.key(self.config.seed), salt), step)
 
     def bits_per_dim(self, params: Any) -> dict[str, float]:
-        """Mean held-out bits/dim over model windows (all slices), primed frames excluded."""
+        """Held-out bits/dim of every frame after `eval.num_prime_frames` up to
+        `eval.num_frames`, the model window sliding over longer clips (`scoring_windows`)."""
         ev = self.config.eval
-        values = []
+        total, count = 0.0, 0
         for video in vtx_data.eval_batches(
             self.data_dir,
             self.config.data.eval_split,
             batch_size=ev.batch_size,
-            window=self.window_start + self.window,
+            window=self.eval_frames,
             num_batches=ev.num_batches,
         ):
-            video = jnp.asarray(video[:, self.window_start :])
-            values.append(
-                float(_window_bits(self.setup.graphdef, params, video, self.window_prime))
-            )
-        return {"bits_per_dim": float(np.mean(values))}
+            for start, primed in self.windows:
+                clip = jnp.asarray(video[:, start : start + self.window])
+                bits = float(_window_bits(self.setup.graphdef, params, clip, primed))
+                new = video.shape[0] * (self.window - primed)  # frames scored, all equal size
+                total, count = total + bits * new, count + new
+        return {"bits_per_dim": total / count}
 
     def _continuations(self, params: Any, prime: np.ndarray, key: jax.Array, batch: int):
         sc = self.config.sample

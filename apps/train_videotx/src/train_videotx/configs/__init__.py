@@ -92,6 +92,16 @@ def validate(config: ml_collections.ConfigDict) -> None:
         config.sample.num_frames <= config.data.num_frames,
         f"at most data.num_frames={config.data.num_frames} (samples continue stored clips)",
     )
+    check_int(config, "eval.num_frames", min_value=0)
+    if config.eval.num_frames:
+        low, high = config.eval.num_prime_frames, config.data.num_frames
+        check_field(
+            config,
+            "eval.num_frames",
+            low < config.eval.num_frames <= high,
+            f"0 (one model window) or an int in (eval.num_prime_frames={low}, "
+            f"data.num_frames={high}]",
+        )
     check_int(config, "sample.num_prime_frames", "fvd.num_prime_frames", min_value=1)
     for group in ("sample", "fvd"):
         primes = config[group].num_prime_frames

@@ -72,6 +72,10 @@ def base_config() -> ml_collections.ConfigDict:
     c.eval.batch_size = 16
     c.eval.num_batches = 16  # 0: the whole held-out split
     c.eval.num_prime_frames = 1
+    # Frames of each held-out clip scored: all after the primes up to here (section 4.1:
+    # "averaged across 15 subsequent frames when priming with 1"), the model window sliding
+    # as the sampler does when shorter (spatial and single-frame models). 0: one window.
+    c.eval.num_frames = 16
 
     # Continuations of held-out clips written as GIF/MP4 grids (top: data, bottom: samples).
     c.sample = ml_collections.ConfigDict()
@@ -131,6 +135,7 @@ def cpu_run(c: ml_collections.ConfigDict, num_steps: int = 300) -> None:
     c.eval.every = num_steps
     c.eval.batch_size = 4
     c.eval.num_batches = 1
+    c.eval.num_frames = 0  # one model window
     c.sample.every = num_steps
     c.sample.formats = "gif"
     c.fvd.num_videos = 2

@@ -25,6 +25,7 @@ def get_config(arg=None):
     common.priming(c, train=10, bits=10, continuations=10)
     c.num_steps = 300_000
     c.sample.num_frames = 20
+    c.eval.num_frames = 20  # bits/dim of the 10 predicted frames
     c.sample.window_stride = 6
     c.fvd.enabled = False
     if arg in (None, "spatiotemporal", "spatial", "single_frame"):
