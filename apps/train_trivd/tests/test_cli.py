@@ -166,6 +166,19 @@ def test_sample_rejects_a_video_shorter_than_the_conditioning(run_folder, capsys
     assert_usage_error(trivd_sample.main, argv, capsys, *fragments, prog="sample-trivd")
 
 
+def test_sample_needs_the_training_clips_for_standing_statistics(tmp_path, capsys, nothing_built):
+    # Standing statistics come from the run's training clips, even with --video.
+    workdir = tmp_path / "run"
+    config = load_config_file(f"{CONFIG_DIR}/embedded.py:tiny")
+    config.data.kind, config.data.data_dir = "prepared", str(tmp_path / "gone")
+    trivd_train.save_config(config, str(workdir))
+    os.makedirs(workdir / "checkpoints" / "2")
+    fragments = ("--data-dir", "prepared clips", "training clips", "gone'")
+    assert_usage_error(
+        trivd_sample.main, [f"--workdir={workdir}"], capsys, *fragments, prog="sample-trivd"
+    )
+
+
 def test_console_script_prints_one_line_and_exits_2(tmp_path):
     # The real entry point, for what in-process tests cannot see (C++ logs, the exit status).
     code = "from train_trivd.main import main; raise SystemExit(main())"

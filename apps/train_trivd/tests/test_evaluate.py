@@ -6,6 +6,7 @@ import types
 
 import gan_video
 import jax
+import ml_collections
 import numpy as np
 from flax import nnx
 from train_trivd.evaluate import Predictor
@@ -51,3 +52,52 @@ def test_standing_rest_runs_the_power_iteration_on_the_evaluated_weights():
     assert len(seen) == 2 and seen[1] is fresh  # the forward passes saw the refreshed vectors
     assert _sigma_errors(graphdef, ema, stale).min() > 0.03  # the live weights' estimates
     np.testing.assert_array_less(_sigma_errors(graphdef, ema, fresh), 1e-3)  # the EMA's own
+
+
+def test_evaluator_standing_stats_on_training_clips_and_fvd_on_untruncated_samples(tmp_path):
+    # Recorders stand in for G: what matters is which clips and latents each use sees.
+    from train_trivd.evaluate import Evaluator
+
+    mc = types.SimpleNamespace(num_cond_frames=1, num_pred_frames=2, resolution=4)
+    cfg = ml_collections.ConfigDict(
+        {
+            "seed": 0,
+            "use_ema": True,
+            "standing_batches": 3,
+            "spectral_iterations": 0,
+            "truncation": 0.8,
+            "fvd_num_clips": 4,
+            "num_samples": 2,
+            "motion_levels": 0,
+        }
+    )
+    eval_batches = [{"video": np.full((2, 3, 4, 4, 3), -0.5 + i, np.float32)} for i in range(2)]
+    train_batches = [{"video": np.full((2, 3, 4, 4, 3), 0.25 * i, np.float32)} for i in range(5)]
+    ev = Evaluator(
+        types.SimpleNamespace(g_graphdef=None, generate=lambda *a, **k: None),
+        mc,
+        cfg,
+        eval_batches,
+        str(tmp_path),
+        standing_source=lambda: iter(train_batches),
+    )
+    seen = {"standing": [], "truncation": []}
+
+    def standing_rest(params, rest, source, num_batches, key, labels, spectral_iterations):
+        seen["standing"] = [next(source)[0] for _ in range(num_batches)]
+        return rest
+
+    def predict(params, rest, cond, key, truncation, labels=None):
+        seen["truncation"].append(truncation)
+        return np.zeros((cond.shape[0], 2, 4, 4, 3), np.float32), []
+
+    fvd_clips = []
+    ev.predictor.standing_rest, ev.predictor.predict = standing_rest, predict
+    ev._fvd = lambda clips: fvd_clips.append(clips) or {"fvd": 1.0}
+    state = {"ema": {}, "g": {"params": {}, "rest": {}}}
+    ev(state, step=1)
+    # Three passes on three different training batches' conditioning frames.
+    assert [float(c.mean()) for c in seen["standing"]] == [0.0, 0.25, 0.5]
+    # The two sample batches are truncated; FVD's four clips were drawn again, untruncated.
+    assert seen["truncation"] == [0.8, 0.8, None, None]
+    assert fvd_clips[0].shape == (4, 3, 4, 4, 3)

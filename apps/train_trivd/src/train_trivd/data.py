@@ -9,7 +9,7 @@ import ml_collections
 import numpy as np
 from video_training.data import build_embedded, load_info, make_loader, trivd_transforms
 
-__all__ = ["data_dir", "eval_clips", "train_loader"]
+__all__ = ["data_dir", "eval_clips", "standing_batches", "train_loader"]
 
 DATA_KINDS = ("camera_motion", "prepared")
 
@@ -124,3 +124,27 @@ def eval_clips(
             batch["flow"] = batch["flow"].astype(np.float32)
         batches.append(batch)
     return batches
+
+
+def standing_batches(
+    config: ml_collections.ConfigDict, directory: str, batch_size: int | None = None
+) -> Any:
+    """Batches of training clips for G's standing statistics: `{"video", ["label"]}` dicts.
+
+    An endless, shuffled stream over the training split (seeded by `eval.seed`, so every
+    evaluation accumulates over the same clips), `eval.batch_size` clips a batch unless
+    `batch_size` is given. Iterate and stop after `eval.standing_batches` batches.
+    """
+    m = config.model
+    frames = m.num_cond_frames + m.num_pred_frames
+    loader = make_loader(
+        directory,
+        config.data.train_split,
+        global_batch_size=batch_size or config.eval.batch_size,
+        seed=config.eval.seed,
+        transforms=trivd_transforms(frames, m.resolution, train=False),
+        keys=_keys(config, directory, config.data.train_split),
+        process_index=0,
+        process_count=1,
+    )
+    return iter(loader)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import gan_video
@@ -72,7 +72,7 @@ class Predictor:
         self,
         params: Any,
         rest: Any,
-        cond_batches: Sequence[np.ndarray],
+        cond_batches: Sequence[np.ndarray] | Iterator[tuple[np.ndarray, np.ndarray | None]],
         num_batches: int,
         key: jax.Array,
         labels: Sequence[np.ndarray | None] | None = None,
@@ -87,10 +87,12 @@ class Predictor:
         Args:
           params: G parameters (EMA or raw).
           rest: G's non-parameter state (spectral vectors, BN sums).
-          cond_batches: conditioning frames `[b, Tc, H, W, C]`, cycled over.
+          cond_batches: conditioning frames `[b, Tc, H, W, C]`, a sequence (cycled over), or
+            an iterator of `(conditioning frames, labels or None)` (one drawn per pass, e.g.
+            from `data.standing_batches`).
           num_batches: forward passes averaged.
           key: PRNG key for the (untruncated) latents.
-          labels: optional per-batch labels.
+          labels: optional per-batch labels of a `cond_batches` sequence.
           spectral_iterations: power-iteration steps on `params` first (0: keep `rest`'s).
 
         Returns:
@@ -101,11 +103,15 @@ class Predictor:
         g = nnx.merge(self.gan.g_graphdef, params, rest, copy=True)
         gan_video.reset_standing_stats(g)
         _, _, rest = nnx.split(g, nnx.Param, ...)
+        stream = not isinstance(cond_batches, Sequence)
         for i in range(max(num_batches, 1)):
-            j = i % len(cond_batches)
-            cond = jnp.asarray(cond_batches[j])
+            j = i % (1 if stream else len(cond_batches))
+            if stream:
+                cond, y = next(cond_batches)
+            else:
+                cond, y = cond_batches[j], None if labels is None else labels[j]
+            cond = jnp.asarray(cond)
             z = jax.random.normal(jax.random.fold_in(key, i), (cond.shape[0], self.mc.z_dim))
-            y = None if labels is None else labels[j]
             _, _, rest = self._accumulate(params, rest, cond, z, y)
         return rest
 
@@ -216,8 +222,12 @@ def write_outputs(
 class Evaluator:
     """`evaluator(state, step) -> metrics`, the Trainer's `eval_fn`.
 
-    Uses the EMA generator weights (or the raw ones) with standing statistics accumulated over
-    `eval.standing_batches` passes, and latents truncated at `eval.truncation`. Writes
+    Uses the EMA generator weights (or the raw ones), first power-iterated on
+    (`eval.spectral_iterations`), with standing statistics accumulated over
+    `eval.standing_batches` passes on training clips (`standing_source`; without one, on the
+    evaluation clips, cycled). Samples and motion fields use latents truncated at
+    `eval.truncation` (the paper's qualitative setting, appendix D); FVD and IS use
+    untruncated latents, as the paper's quantitative results do. Writes
     `samples_<step>.gif`, `motion_<step>.png/.gif` to `<workdir>/eval` and returns:
       * `epe`, `epe_zero_flow`, `true_flow_magnitude` when the data has true flow (camera
         motion) and the recurrent unit warps;
@@ -231,10 +241,21 @@ class Evaluator:
       eval_config: the config's `eval` ConfigDict.
       batches: evaluation batches from `data.eval_clips` (enough for FVD and samples).
       workdir: run folder.
+      standing_source: `() -> iterator of {"video", ["label"]} batches` for the standing
+        statistics (`data.standing_batches`); None: the evaluation batches, cycled.
     """
 
-    def __init__(self, gan, model_config, eval_config, batches, workdir: str):
+    def __init__(
+        self,
+        gan,
+        model_config,
+        eval_config,
+        batches,
+        workdir: str,
+        standing_source: Callable[[], Iterator[dict[str, np.ndarray]]] | None = None,
+    ):
         self.predictor = Predictor(gan, model_config)
+        self.standing_source = standing_source
         self.mc, self.cfg, self.batches = model_config, eval_config, batches
         self.out_dir = os.path.join(workdir, "eval")
         self.last_paths: dict[str, str] = {}
@@ -249,10 +270,14 @@ class Evaluator:
         params = self._params(state)
         key = jax.random.fold_in(jax.random.key(cfg.seed), step)
         labels = [b.get("label") for b in self.batches]
+        if self.standing_source is not None:
+            source = ((b["video"][:, :tc], b.get("label")) for b in self.standing_source())
+        else:
+            source = [b["video"][:, :tc] for b in self.batches]
         rest = self.predictor.standing_rest(
             params,
             state["g"]["rest"],
-            [b["video"][:, :tc] for b in self.batches],
+            source,
             cfg.standing_batches,
             jax.random.fold_in(key, 0),
             labels,
@@ -285,7 +310,9 @@ class Evaluator:
                 metrics["epe_zero_flow"] = end_point_error(np.zeros_like(true), true)
                 metrics["true_flow_magnitude"] = float(np.mean(np.linalg.norm(true, axis=-1)))
         if cfg.fvd_num_clips > 0:
-            metrics.update(self._fvd(clips))
+            metrics.update(
+                self._fvd(clips if trunc is None else self._untruncated(params, rest, key))
+            )
         n = min(cfg.num_samples, clips.shape[0])
         self.last_paths = write_outputs(
             self.out_dir,
@@ -297,6 +324,19 @@ class Evaluator:
         )
         self.last_step = step
         return metrics
+
+    def _untruncated(self, params: Any, rest: Any, key: jax.Array) -> np.ndarray:
+        """Clips for FVD / IS: the first `eval.fvd_num_clips` predicted with untruncated latents."""
+        tc, clips, count = self.mc.num_cond_frames, [], 0
+        for i, batch in enumerate(self.batches):
+            if count >= self.cfg.fvd_num_clips:
+                break
+            cond = batch["video"][:, :tc]
+            key_i = jax.random.fold_in(jax.random.fold_in(key, 1 << 20), i)
+            pred, _ = self.predictor.predict(params, rest, cond, key_i, None, batch.get("label"))
+            clips.append(np.concatenate([cond, pred], axis=1))
+            count += cond.shape[0]
+        return np.concatenate(clips)
 
     def _levels(self) -> int | None:
         return self.cfg.motion_levels or None

@@ -87,7 +87,18 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         default=None,
         help="latent truncation threshold (0: zero latent, <0: none; default: the config's)",
     )
-    p.add_argument("--standing-batches", type=int, default=None, help="default: the config's")
+    p.add_argument(
+        "--standing-batches",
+        type=int,
+        default=None,
+        help="batches of training clips for the standing statistics (default: the config's)",
+    )
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        help="prepared clips of the run's dataset, for the standing statistics (default: the "
+        "run config's data.data_dir)",
+    )
     p.add_argument("--raw-weights", action="store_true", help="use G's weights, not the EMA")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-mp4", action="store_true", help="write GIFs only")
@@ -117,6 +128,15 @@ def check_args(args: argparse.Namespace) -> tuple[Any, int, np.ndarray | None]:
         )
     step = cli.check_run_folder(args.workdir, trained_by="train-trivd", step=args.step)
     config = load_run_config(args.workdir)
+    if args.data_dir:
+        config.data.data_dir = args.data_dir
+    if config.data.kind == "prepared" and not os.path.isdir(config.data.data_dir or ""):
+        # G's standing statistics are averaged over training clips: a --video alone (or copies
+        # of it) would give statistics of one clip.
+        raise ConfigError(
+            "--data-dir: expected the prepared clips of the run's dataset (the standing "
+            f"statistics are computed over its training clips), got {config.data.data_dir!r}"
+        )
     if not args.video:
         return config, step, None
     mc = model_config(config)
@@ -189,12 +209,16 @@ def main(argv: list[str]) -> int:
     state, step = restore_state(gan, args.workdir, step)
     params = state["g"]["params"] if args.raw_weights else state["ema"]
 
+    directory = data.data_dir(config)
+    standing_source = (
+        (b["video"][:, :tc], b.get("label")) for b in data.standing_batches(config, directory)
+    )
     if clips is not None:
         source = os.path.basename(args.video)
     else:
-        directory = data.data_dir(config)
-        config.eval.batch_size = args.num_clips
-        clips = data.eval_clips(config, directory, args.num_clips)[0]["video"]
+        eval_config = config.copy_and_resolve_references()
+        eval_config.eval.batch_size = args.num_clips
+        clips = data.eval_clips(eval_config, directory, args.num_clips)[0]["video"]
         source = f"{directory}:{config.data.eval_split}"
     cond = np.repeat(clips[:, :tc], args.num_samples, axis=0)  # [clips * samples, Tc, H, W, 3]
     predictor = Predictor(gan, mc)
@@ -205,7 +229,7 @@ def main(argv: list[str]) -> int:
     rest = predictor.standing_rest(
         params,
         state["g"]["rest"],
-        [cond],
+        standing_source,
         standing,
         key,
         spectral_iterations=config.eval.get("spectral_iterations", 0),

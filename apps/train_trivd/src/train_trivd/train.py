@@ -98,7 +98,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     batches = data.eval_clips(
         config, directory, max(config.eval.num_clips, config.eval.fvd_num_clips)
     )
-    evaluator = Evaluator(gan, mc, config.eval, batches, workdir)
+    evaluator = Evaluator(
+        gan,
+        mc,
+        config.eval,
+        batches,
+        workdir,
+        standing_source=lambda: data.standing_batches(config, directory),
+    )
     loader = data.train_loader(config, directory)
     try:
         result = trainer.train(iter(loader), eval_fn=evaluator)

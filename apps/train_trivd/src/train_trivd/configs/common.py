@@ -97,11 +97,15 @@ def base_config() -> ml_collections.ConfigDict:
             "use_ema": True,
             "batch_size": 64,
             "num_clips": 256,  # clips for samples, motion fields and end-point error
-            "standing_batches": 20,  # forward passes averaged into the standing statistics
+            # Forward passes (eval.batch_size training clips each) averaged into G's standing
+            # statistics (appendix E.2: "many forward passes"; 100 x the eval batch).
+            "standing_batches": 100,
             # Power-iteration steps run on the evaluated (EMA) weights before sampling, so
             # their spectral norm is their own, not the live weights' estimate (0: reuse it).
             "spectral_iterations": 10,
-            "truncation": 0.8,  # <0: none; 0: constant-zero latent (section D.1 uses 0.8)
+            # Samples and motion fields only (section D.1 uses 0.8 for its figures); FVD and IS
+            # always use untruncated latents. <0: none; 0: constant-zero latent.
+            "truncation": 0.8,
             "num_samples": 16,  # clips shown in the sample grid
             "motion_levels": 0,  # 0: combine every warping stage; n: the n finest
             "fvd_num_clips": 256,  # 0 turns FVD and IS off

@@ -45,7 +45,6 @@ def get_config(arg=None):
     c.eval.every = 5_000
     c.eval.num_clips = 32
     c.eval.fvd_num_clips = 32
-    c.eval.standing_batches = 8
     c.eval.batch_size = 32
     if variant == "tiny":
         c.model.update(
