@@ -18,6 +18,7 @@ import dataclasses
 import json
 import os
 import re
+import resource
 import subprocess
 import sys
 import time
@@ -98,11 +99,12 @@ def _table1_rows() -> list[Row]:
 
 def _trivd_rows() -> list[Row]:
     """Global batch 512 (the paper: 32 to 512 TPU v3 cores). The compile needs host memory in
-    proportion to the device count (~17 GB for ch 48 on 256 v6e chips), so ch 120 on the
-    current TPUs uses 64-chip slices (8 clips per chip) that a 24 GB host can compile."""
+    proportion to the device count, and libtpu 0.0.48 cannot compile for the 256-chip
+    v6e:16x16 without a real host ("Failed to find host bounds for accelerator type"), so v6e
+    rows use the 64-chip v6e:8x8 (8 clips per chip), as ch 120 does on v5p."""
     rows = []
     topologies = {
-        "medium": ("v3:8x8", "v5p:4x4x8", "v6e:16x16"),
+        "medium": ("v3:8x8", "v5p:4x4x8", "v6e:8x8"),
         "large": ("v3:8x8", "v5p:4x4x4", "v6e:8x8"),
     }
     for variant, ch in (("medium", 48), ("large", 120)):
@@ -204,6 +206,10 @@ def command_line(row: Row) -> list[str]:
     ]
 
 
+def _host_gib() -> float:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+
+
 def run(only: set[str] | None) -> int:
     os.makedirs(RESULTS, exist_ok=True)
     for row in ROWS:
@@ -218,9 +224,18 @@ def run(only: set[str] | None) -> int:
         print("\n".join(tail), flush=True)
         if not os.path.exists(_path(row)):
             # The command failed before it could report (a crash, an exit 2): keep why.
-            err = [ln for ln in proc.stderr.splitlines() if ln.strip()][-5:]
+            err = " | ".join([ln for ln in proc.stderr.splitlines() if ln.strip()][-5:])
+            if proc.returncode in (137, -9):  # SIGKILL: the kernel's OOM killer on this host
+                # Largest resident set of any child so far (this row's when run alone).
+                rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
+                err = (
+                    f"killed by SIGKILL after {seconds:.0f} s at {rss:.1f} GiB host memory "
+                    f"(this host: {_host_gib():.1f} GiB): the compile ran out of host memory"
+                )
             with open(_path(row), "w") as f:
-                json.dump({"error": " | ".join(err)[-1500:], "compiled": False}, f)
+                json.dump(
+                    {"error": err[-1500:], "exit": proc.returncode, "compiled": False}, f
+                )
         print(f"  exit {proc.returncode}, {seconds:.0f} s wall", flush=True)
     return 0
 
@@ -247,7 +262,8 @@ def _result(r: dict) -> str:
         detail = f": temporaries {match[1]} > {match[2]} (compiler)" if match else ""
         return f"**does not fit**{detail}"
     if not r.get("compiled"):
-        return "compile error: " + str(r.get("error", ""))[:140].replace("|", "/")
+        what = "not compiled" if r.get("exit") in (137, -9) else "compile error"
+        return f"{what}: " + str(r.get("error", ""))[:140].replace("|", "/")
     return "fits" if r.get("fits") else "**does not fit**"
 
 
