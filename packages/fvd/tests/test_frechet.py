@@ -99,3 +99,15 @@ def test_inception_score_extremes():
         inception_score(confident[:5])
     with pytest.raises(ValueError, match="must be \\[N, C\\]"):
         inception_score(confident[0])
+
+
+def test_round_off_below_zero_is_clamped(monkeypatch):
+    # Identical rank-deficient fits can come out at about -1e-4 (the square root's round-off):
+    # an FVD is never reported below 0.
+    from fvd import frechet
+
+    mu, sigma = np.zeros(3), np.eye(3)
+    monkeypatch.setattr(frechet, "_trace_sqrt_product", lambda s1, s2: 3.0 + 1e-4)
+    assert frechet_distance(mu, sigma, mu, sigma) == 0.0
+    monkeypatch.setattr(frechet, "_trace_sqrt_product", lambda s1, s2: 2.5)
+    assert frechet_distance(mu, sigma, mu, sigma) == pytest.approx(1.0)

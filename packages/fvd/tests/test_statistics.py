@@ -53,3 +53,16 @@ def test_bad_inputs(tmp_path):
     np.savez(tmp_path / "x.npz", videos=np.zeros(3))
     with pytest.raises(ValueError, match="not FVD statistics"):
         FVDStatistics.load(tmp_path / "x.npz")
+
+
+def test_float_videos_must_state_their_range_and_sets_their_length():
+    import fvd
+
+    unit = np.random.default_rng(0).uniform(0, 1, (2, 9, 8, 8, 3)).astype(np.float32)
+    with pytest.raises(ValueError, match=r"float with values in \[0.*pass value_range=\(0, 1\)"):
+        fvd.embed(unit)  # the default range is 0..255: [0, 1] floats would read as black
+    with pytest.raises(ValueError, match="outside the declared value_range"):
+        fvd.embed(2 * unit - 1)
+    real = np.zeros((2, 9, 8, 8, 3), np.uint8)
+    with pytest.raises(ValueError, match="same number of frames.*got 9 and 10"):
+        fvd.fvd(real, np.zeros((2, 10, 8, 8, 3), np.uint8))

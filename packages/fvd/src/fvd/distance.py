@@ -50,6 +50,14 @@ def fvd(real_videos: Any, fake_videos: Any, **embed_kwargs: Any) -> float:
     """
     _check_set(real_videos, "real_videos")
     _check_set(fake_videos, "fake_videos")
+    arrays = not isinstance(real_videos, FVDStatistics) and not isinstance(
+        fake_videos, FVDStatistics
+    )
+    if arrays and real_videos.shape[1] != fake_videos.shape[1]:
+        raise ValueError(
+            "real_videos and fake_videos must have the same number of frames (FVD compares "
+            f"clips of one length), got {real_videos.shape[1]} and {fake_videos.shape[1]}"
+        )
     real = video_statistics(real_videos, name="real_videos", **embed_kwargs)
     fake = video_statistics(fake_videos, name="fake_videos", **embed_kwargs)
     return frechet_distance(real.mean, real.cov, fake.mean, fake.cov)

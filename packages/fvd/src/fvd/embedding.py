@@ -134,11 +134,22 @@ def _check_values(x: np.ndarray, lo: float, hi: float, name: str) -> None:
     """Raises ValueError for NaN/Inf or values outside `[lo, hi]`."""
     if jnp.issubdtype(x.dtype, jnp.floating) and not np.all(np.isfinite(x)):
         raise ValueError(f"{name} contains NaN or Inf")
-    vmin, vmax = float(np.min(x)), float(np.max(x))
+    _check_range(float(np.min(x)), float(np.max(x)), x.dtype, lo, hi, name)
+
+
+def _check_range(vmin: float, vmax: float, dtype: Any, lo: float, hi: float, name: str) -> None:
+    """Values outside `[lo, hi]`, or float videos in [0, 1] / [-1, 1] read as 0..255: errors."""
     if vmin < lo or vmax > hi:
         raise ValueError(
             f"{name} has values in [{vmin:g}, {vmax:g}], outside the declared "
             f"value_range=({lo:g}, {hi:g})"
+        )
+    if jnp.issubdtype(dtype, jnp.floating) and hi > 1.0 and vmax <= 1.0:
+        # A [0, 1] float video under the default 0..255 range would embed almost black frames
+        # and give a plausible-looking, wrong FVD.
+        raise ValueError(
+            f"{name} is float with values in [{vmin:g}, {vmax:g}] but value_range=({lo:g}, "
+            f"{hi:g}): pass value_range=(0, 1) (or (-1, 1)) for such videos, or uint8 0..255"
         )
 
 
@@ -173,6 +184,7 @@ def embed_async(
     else:
         variables = jax.device_put(variables, NamedSharding(mesh, P()))
     n, ndev = shape[0], mesh.size
+    dtype_in = videos.dtype
     # Fixed padded batch (one compilation); small inputs use a smaller multiple of ndev.
     step = min(batch_size, n)
     padded = math.ceil(max(step, pad_to or 0) / ndev) * ndev
@@ -197,11 +209,7 @@ def embed_async(
             what = f"{name}[{start}:{start + count}]"
             if not bool(finite):
                 raise ValueError(f"{what} contains NaN or Inf")
-            if float(vmin) < lo or float(vmax) > hi:
-                raise ValueError(
-                    f"{what} has values in [{float(vmin):g}, {float(vmax):g}], outside the "
-                    f"declared value_range=({lo:g}, {hi:g})"
-                )
+            _check_range(float(vmin), float(vmax), dtype_in, lo, hi, what)
             out[start : start + count] = np.asarray(logits)[:count]
         return out
 

@@ -55,7 +55,9 @@ def frechet_distance(
       eps: diagonal shift used only for near-singular covariances.
 
     Returns:
-      The distance (>= 0 up to round-off), as a Python float.
+      The distance as a Python float, clamped at 0: the exact value is >= 0, but with fewer
+      samples than dimensions (a few hundred videos, 400 logits) the covariances are rank
+      deficient and the square root's round-off can make identical sets score about -1e-4.
     """
     mu1, sigma1 = _as_stats(mu1, sigma1, "1")
     mu2, sigma2 = _as_stats(mu2, sigma2, "2")
@@ -80,7 +82,8 @@ def frechet_distance(
                 f"sqrtm(sigma1 @ sigma2) did not converge even with eps={eps} (trace "
                 f"{tr_covmean}); check the covariances"
             )
-    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * np.real(tr_covmean))
+    value = diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * np.real(tr_covmean)
+    return max(float(value), 0.0)
 
 
 def inception_score(logits: Any, *, splits: int = 10) -> tuple[float, float]:
