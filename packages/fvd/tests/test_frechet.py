@@ -111,3 +111,66 @@ def test_round_off_below_zero_is_clamped(monkeypatch):
     assert frechet_distance(mu, sigma, mu, sigma) == 0.0
     monkeypatch.setattr(frechet, "_trace_sqrt_product", lambda s1, s2: 2.5)
     assert frechet_distance(mu, sigma, mu, sigma) == pytest.approx(1.0)
+
+
+def _kernel_distance_loops(a, b):
+    """Unbiased MMD^2 with k(x, y) = (x.y / d + 1)^3, written out pair by pair."""
+    d = a.shape[1]
+    k = lambda x, y: (float(np.dot(x, y)) / d + 1.0) ** 3
+    n, m = len(a), len(b)
+    aa = sum(k(a[i], a[j]) for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
+    bb = sum(k(b[i], b[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    ab = sum(k(a[i], b[j]) for i in range(n) for j in range(m)) / (n * m)
+    return aa + bb - 2 * ab
+
+
+def test_kernel_distance_is_the_unbiased_polynomial_mmd():
+    from fvd import kernel_distance
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(12, 5)), rng.normal(size=(9, 5))
+    np.testing.assert_allclose(kernel_distance(a, b), _kernel_distance_loops(a, b), rtol=1e-10)
+    # Two samples of one distribution: ~0; a shifted set: clearly above, growing with the shift.
+    big = rng.normal(size=(400, 8))
+    same = kernel_distance(big[:200], big[200:])
+    shifted = [kernel_distance(big[:200], big[200:] + s) for s in (0.5, 1.0)]
+    assert abs(same) < 0.05 * shifted[0] and 0 < shifted[0] < shifted[1]
+    with pytest.raises(ValueError, match="same dimension"):
+        kernel_distance(a, b[:, :4])
+    with pytest.raises(ValueError, match=r"a must be \[N >= 2, D\]"):
+        kernel_distance(a[:1], b)
+    with pytest.raises(ValueError, match="degree: expected an int >= 1"):
+        kernel_distance(a, b, degree=0)
+
+
+def test_kvd_checks_its_inputs_before_embedding():
+    import fvd
+
+    real = np.zeros((2, 9, 8, 8, 3), np.uint8)
+    with pytest.raises(ValueError, match="same number of frames"):
+        fvd.kvd(real, np.zeros((2, 10, 8, 8, 3), np.uint8))
+    with pytest.raises(TypeError, match="real_videos: expected videos"):
+        fvd.kvd(fvd.FVDStatistics(), real)
+
+
+def test_kvd_is_the_kernel_distance_of_the_two_sets_embeddings(monkeypatch):
+    import fvd
+    from fvd import distance
+
+    seen = []
+
+    def fake_embed_async(videos, *, name, **kwargs):  # a stand-in network: colour means
+        seen.append((name, kwargs))
+        return lambda: videos.astype(np.float64).mean(axis=(2, 3)).reshape(len(videos), -1)
+
+    monkeypatch.setattr(distance, "embed_async", fake_embed_async)
+    rng = np.random.default_rng(1)
+    real = rng.integers(0, 256, (6, 9, 4, 4, 3), dtype=np.uint8)
+    fake = rng.integers(0, 200, (5, 9, 4, 4, 3), dtype=np.uint8)
+    got = fvd.kvd(real, fake, batch_size=3)
+    want = fvd.kernel_distance(
+        real.astype(np.float64).mean(axis=(2, 3)).reshape(6, -1),
+        fake.astype(np.float64).mean(axis=(2, 3)).reshape(5, -1),
+    )
+    assert got == pytest.approx(want)
+    assert seen == [("real_videos", {"batch_size": 3}), ("fake_videos", {"batch_size": 3})]

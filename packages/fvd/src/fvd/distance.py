@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fvd.embedding import check_video_shape
-from fvd.frechet import frechet_distance
+from fvd.embedding import check_video_shape, embed_async
+from fvd.frechet import frechet_distance, kernel_distance
 from fvd.statistics import FVDStatistics
 
 
@@ -61,3 +61,20 @@ def fvd(real_videos: Any, fake_videos: Any, **embed_kwargs: Any) -> float:
     real = video_statistics(real_videos, name="real_videos", **embed_kwargs)
     fake = video_statistics(fake_videos, name="fake_videos", **embed_kwargs)
     return frechet_distance(real.mean, real.cov, fake.mean, fake.cov)
+
+
+def kvd(real_videos: Any, fake_videos: Any, **embed_kwargs: Any) -> float:
+    """Kernel Video Distance: `kernel_distance` of the two sets' I3D logits (same inputs and
+    checks as `fvd`, but videos only: saved Gaussian statistics cannot give it)."""
+    for name, videos in (("real_videos", real_videos), ("fake_videos", fake_videos)):
+        if isinstance(videos, FVDStatistics):
+            raise TypeError(f"{name}: expected videos [N, T, H, W, 3], got FVDStatistics")
+        check_video_shape(videos, name=name, min_videos=2)
+    if real_videos.shape[1] != fake_videos.shape[1]:
+        raise ValueError(
+            "real_videos and fake_videos must have the same number of frames, "
+            f"got {real_videos.shape[1]} and {fake_videos.shape[1]}"
+        )
+    real = embed_async(real_videos, name="real_videos", **embed_kwargs)()
+    fake = embed_async(fake_videos, name="fake_videos", **embed_kwargs)()
+    return kernel_distance(real, fake)
