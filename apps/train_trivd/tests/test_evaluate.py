@@ -79,7 +79,7 @@ def test_evaluator_standing_stats_on_training_clips_and_fvd_on_untruncated_sampl
         cfg,
         eval_batches,
         str(tmp_path),
-        standing_source=lambda: iter(train_batches),
+        standing_source=lambda: ((b["video"][:, :1], None) for b in train_batches),
     )
     seen = {"standing": [], "truncation": []}
 

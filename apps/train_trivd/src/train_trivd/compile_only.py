@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import ml_collections
 from video_training import compile_only
 
-from train_trivd.configs import real_batches_per_step
+from train_trivd.configs import batch_axis, real_batches_per_step
 from train_trivd.train import model_config, train_config
 
 
@@ -48,7 +48,7 @@ def train_report(config: ml_collections.ConfigDict, topology: str) -> compile_on
         batch=batch_spec(config, mc),
         model_parallelism=int(config.get("model_parallelism", 1)),
         seed=int(config.seed),
-        batch_axis=1 if real_batches_per_step(config) > 1 else 0,
+        batch_axis=batch_axis(config),
     )
 
 

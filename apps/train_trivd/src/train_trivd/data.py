@@ -126,25 +126,23 @@ def eval_clips(
     return batches
 
 
-def standing_batches(
-    config: ml_collections.ConfigDict, directory: str, batch_size: int | None = None
-) -> Any:
-    """Batches of training clips for G's standing statistics: `{"video", ["label"]}` dicts.
+def standing_batches(config: ml_collections.ConfigDict, directory: str) -> Any:
+    """Training clips for G's standing statistics: `(conditioning frames, labels or None)`.
 
     An endless, shuffled stream over the training split (seeded by `eval.seed`, so every
-    evaluation accumulates over the same clips), `eval.batch_size` clips a batch unless
-    `batch_size` is given. Iterate and stop after `eval.standing_batches` batches.
+    evaluation accumulates over the same clips), `eval.batch_size` clips a batch, as
+    `Predictor.standing_rest` takes it. Draw `eval.standing_batches` of them.
     """
     m = config.model
     frames = m.num_cond_frames + m.num_pred_frames
     loader = make_loader(
         directory,
         config.data.train_split,
-        global_batch_size=batch_size or config.eval.batch_size,
+        global_batch_size=config.eval.batch_size,
         seed=config.eval.seed,
         transforms=trivd_transforms(frames, m.resolution, train=False),
         keys=_keys(config, directory, config.data.train_split),
         process_index=0,
         process_count=1,
     )
-    return iter(loader)
+    return ((b["video"][:, : m.num_cond_frames], b.get("label")) for b in loader)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -103,13 +104,11 @@ class Predictor:
         g = nnx.merge(self.gan.g_graphdef, params, rest, copy=True)
         gan_video.reset_standing_stats(g)
         _, _, rest = nnx.split(g, nnx.Param, ...)
-        stream = not isinstance(cond_batches, Sequence)
+        if isinstance(cond_batches, Sequence):  # cycled, with their labels
+            ys = [None] * len(cond_batches) if labels is None else labels
+            cond_batches = itertools.cycle(zip(cond_batches, ys, strict=True))
         for i in range(max(num_batches, 1)):
-            j = i % (1 if stream else len(cond_batches))
-            if stream:
-                cond, y = next(cond_batches)
-            else:
-                cond, y = cond_batches[j], None if labels is None else labels[j]
+            cond, y = next(cond_batches)
             cond = jnp.asarray(cond)
             z = jax.random.normal(jax.random.fold_in(key, i), (cond.shape[0], self.mc.z_dim))
             _, _, rest = self._accumulate(params, rest, cond, z, y)
@@ -241,8 +240,8 @@ class Evaluator:
       eval_config: the config's `eval` ConfigDict.
       batches: evaluation batches from `data.eval_clips` (enough for FVD and samples).
       workdir: run folder.
-      standing_source: `() -> iterator of {"video", ["label"]} batches` for the standing
-        statistics (`data.standing_batches`); None: the evaluation batches, cycled.
+      standing_source: `() -> iterator of (conditioning frames, labels or None)` for the
+        standing statistics (`data.standing_batches`); None: the evaluation batches, cycled.
     """
 
     def __init__(
@@ -252,7 +251,7 @@ class Evaluator:
         eval_config,
         batches,
         workdir: str,
-        standing_source: Callable[[], Iterator[dict[str, np.ndarray]]] | None = None,
+        standing_source: Callable[[], Iterator[tuple[np.ndarray, np.ndarray | None]]] | None = None,
     ):
         self.predictor = Predictor(gan, model_config)
         self.standing_source = standing_source
@@ -271,7 +270,7 @@ class Evaluator:
         key = jax.random.fold_in(jax.random.key(cfg.seed), step)
         labels = [b.get("label") for b in self.batches]
         if self.standing_source is not None:
-            source = ((b["video"][:, :tc], b.get("label")) for b in self.standing_source())
+            source = self.standing_source()
         else:
             source = [b["video"][:, :tc] for b in self.batches]
         rest = self.predictor.standing_rest(

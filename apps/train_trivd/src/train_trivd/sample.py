@@ -210,9 +210,7 @@ def main(argv: list[str]) -> int:
     params = state["g"]["params"] if args.raw_weights else state["ema"]
 
     directory = data.data_dir(config)
-    standing_source = (
-        (b["video"][:, :tc], b.get("label")) for b in data.standing_batches(config, directory)
-    )
+    standing_source = data.standing_batches(config, directory)
     if clips is not None:
         source = os.path.basename(args.video)
     else:

@@ -13,7 +13,7 @@ import ml_collections
 import video_training as vt
 
 from train_trivd import data
-from train_trivd.configs import real_batches_per_step
+from train_trivd.configs import batch_axis
 from train_trivd.evaluate import Evaluator
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         trainer_config,
         init_fn=gan.init,
         update_fn=gan.train_step,
-        batch_axis=1 if real_batches_per_step(config) > 1 else 0,
+        batch_axis=batch_axis(config),
     )
     batches = data.eval_clips(
         config, directory, max(config.eval.num_clips, config.eval.fvd_num_clips)

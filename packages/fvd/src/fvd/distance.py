@@ -18,6 +18,14 @@ def _check_set(videos: Any, name: str) -> None:
         check_video_shape(videos, name=name, min_videos=2)
 
 
+def _check_same_length(real_videos: Any, fake_videos: Any) -> None:
+    if real_videos.shape[1] != fake_videos.shape[1]:
+        raise ValueError(
+            "real_videos and fake_videos must have the same number of frames (the distances "
+            f"compare clips of one length), got {real_videos.shape[1]} and {fake_videos.shape[1]}"
+        )
+
+
 def video_statistics(videos: Any, *, name: str = "videos", **embed_kwargs: Any) -> FVDStatistics:
     """Gaussian fit of a video set's I3D embeddings; `FVDStatistics` pass through unchanged.
 
@@ -50,14 +58,8 @@ def fvd(real_videos: Any, fake_videos: Any, **embed_kwargs: Any) -> float:
     """
     _check_set(real_videos, "real_videos")
     _check_set(fake_videos, "fake_videos")
-    arrays = not isinstance(real_videos, FVDStatistics) and not isinstance(
-        fake_videos, FVDStatistics
-    )
-    if arrays and real_videos.shape[1] != fake_videos.shape[1]:
-        raise ValueError(
-            "real_videos and fake_videos must have the same number of frames (FVD compares "
-            f"clips of one length), got {real_videos.shape[1]} and {fake_videos.shape[1]}"
-        )
+    if not isinstance(real_videos, FVDStatistics) and not isinstance(fake_videos, FVDStatistics):
+        _check_same_length(real_videos, fake_videos)
     real = video_statistics(real_videos, name="real_videos", **embed_kwargs)
     fake = video_statistics(fake_videos, name="fake_videos", **embed_kwargs)
     return frechet_distance(real.mean, real.cov, fake.mean, fake.cov)
@@ -70,11 +72,7 @@ def kvd(real_videos: Any, fake_videos: Any, **embed_kwargs: Any) -> float:
         if isinstance(videos, FVDStatistics):
             raise TypeError(f"{name}: expected videos [N, T, H, W, 3], got FVDStatistics")
         check_video_shape(videos, name=name, min_videos=2)
-    if real_videos.shape[1] != fake_videos.shape[1]:
-        raise ValueError(
-            "real_videos and fake_videos must have the same number of frames, "
-            f"got {real_videos.shape[1]} and {fake_videos.shape[1]}"
-        )
+    _check_same_length(real_videos, fake_videos)
     real = embed_async(real_videos, name="real_videos", **embed_kwargs)()
     fake = embed_async(fake_videos, name="fake_videos", **embed_kwargs)()
     return kernel_distance(real, fake)

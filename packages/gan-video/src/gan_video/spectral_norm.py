@@ -54,13 +54,18 @@ def spectral_normalize(
     u = u.astype(jnp.float32)
     w_sg = jax.lax.stop_gradient(w)
     for _ in range(num_iterations):
-        v = _l2_normalize(w_sg @ u, eps)  # [fan_in]
-        u = _l2_normalize(v @ w_sg, eps)  # [out]
+        u = _power_step(w_sg, u, eps)
     u = jax.lax.stop_gradient(u)
     v = jax.lax.stop_gradient(_l2_normalize(w_sg @ u, eps))
     sigma = v @ w @ u  # [] differentiable in w, as in Miyato et al.
     normalized = (w / jnp.maximum(sigma, eps)).reshape(kernel.shape).astype(kernel.dtype)
     return normalized, u, sigma
+
+
+def _power_step(w: jax.Array, u: jax.Array, eps: float) -> jax.Array:
+    """One power-iteration step on `w: [fan_in, out]`: `u <- normalize(normalize(w u) w)`."""
+    v = _l2_normalize(w @ u, eps)  # [fan_in]
+    return _l2_normalize(v @ w, eps)  # [out]
 
 
 def _initial_u(key: jax.Array, out: int) -> jax.Array:
@@ -251,7 +256,7 @@ def refresh_spectral_vectors(module: nnx.Module, num_iterations: int) -> nnx.Mod
             w = jax.lax.stop_gradient(kernel.reshape(-1, kernel.shape[-1]).astype(jnp.float32))
 
             def step(_, u, w=w):  # a loop, not an unrolled chain: tens of steps compile fast
-                return _l2_normalize(_l2_normalize(w @ u, 1e-12) @ w, 1e-12)
+                return _power_step(w, u, 1e-12)
 
             u = jax.lax.fori_loop(0, num_iterations, step, layer.u[...].astype(jnp.float32))
             layer.u[...] = u.astype(layer.u[...].dtype)

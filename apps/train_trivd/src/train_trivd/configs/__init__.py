@@ -8,13 +8,18 @@ import ml_collections
 
 CONFIG_DIR = os.path.dirname(os.path.abspath(__file__))
 
-__all__ = ["CONFIG_DIR", "real_batches_per_step", "validate"]
+__all__ = ["CONFIG_DIR", "batch_axis", "real_batches_per_step", "validate"]
 
 
 def real_batches_per_step(config: ml_collections.ConfigDict) -> int:
     """Real batches a train step reads: `train.d_steps` with `data.fresh_real_batches`, else 1
     (also for runs saved before the field existed, so they resume as they were trained)."""
     return int(config.train.d_steps) if config.data.get("fresh_real_batches", False) else 1
+
+
+def batch_axis(config: ml_collections.ConfigDict) -> int:
+    """The axis of the examples in a train batch: 1 for `[d_steps, B, ...]`, else 0."""
+    return 1 if real_batches_per_step(config) > 1 else 0
 
 
 def validate(config: ml_collections.ConfigDict, *, needs_data: bool = True) -> None:
