@@ -9,35 +9,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for vtx_test_utils
 from train_videotx import main as vtx_main
-
-# The smallest model the pipeline accepts: 4x8x8 windows (8 slices of 2x4x4), clips of 11 frames
-# so that the FVD windows of 9 frames (I3D's minimum) unroll over 3 positions.
-TINY_OVERRIDES = (
-    "--config.model.video_shape=(4, 8, 8)",
-    "--config.data.size=8",
-    "--config.data.num_frames=11",
-    "--config.batch_size=4",
-    "--config.log_every=1",
-    "--config.checkpoint_every=1",
-    "--config.eval.every=2",
-    "--config.eval.batch_size=2",
-    "--config.sample.every=2",
-    "--config.sample.num_samples=2",
-    "--config.sample.num_frames=11",
-    "--config.sample.formats=gif,mp4",
-)
-
-
-def tiny_args(data_dir: str, workdir: str, num_steps: int, *extra: str) -> list[str]:
-    """Command-line arguments of a tiny run on the embedded data."""
-    return [
-        "--config=default.py:tiny",
-        *TINY_OVERRIDES,
-        f"--config.data.dir={data_dir}",
-        f"--config.workdir={workdir}",
-        f"--config.num_steps={num_steps}",
-        *extra,
-    ]
+from vtx_test_utils import tiny_args
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,8 @@ ALL = [
     ("bair.py", "single_frame"),
     ("bair.py", "large"),
     ("bair.py", "tiny"),
+    ("bair.py", "action"),
+    ("bair.py", "action_tiny"),
     ("kinetics600.py", None),
     ("kinetics600.py", "large"),
     ("kinetics600.py", "tiny"),
@@ -41,7 +43,7 @@ def test_every_config_builds_its_model(name, arg):
     assert vt.video_shape[1:] == (config.data.size, config.data.size)
     assert config.sample.num_frames <= config.data.num_frames
     assert config.optimizer.decay == 0.95 and config.optimizer.momentum == 0.9
-    if arg != "tiny":
+    if not (arg or "").endswith("tiny"):
         # The paper's RMSProp with TensorFlow 1's start: the first update from the optimizer
         # the app builds is lr * g / sqrt(decay * 1 + (1 - decay) * g^2 + eps), momentum at 0.
         g = np.array([3.0, -0.02, 1e-4], np.float32)
@@ -63,6 +65,10 @@ def test_every_config_builds_its_model(name, arg):
         assert primes == (1, 1, 1, 1)
     if arg == "large":
         assert vt.hidden_size == 2048
+    # Action conditioning (section 3.2): BAIR's 4 action features per frame, nothing else.
+    conditioned = arg in ("action", "action_tiny")
+    assert vt.conditioning_size == (4 if conditioned else 0)
+    assert config.data.conditioning_key == ("action" if conditioned else "")
 
 
 def test_no_flags_is_the_tiny_default_and_overrides_apply():

@@ -19,11 +19,11 @@ def recorded(monkeypatch):
     def clips(num_videos, num_frames, size):
         return rng.integers(0, 256, (num_videos, num_frames, size, size, 3), dtype=np.uint8)
 
-    def eval_batches(data_dir, split, *, batch_size, window, num_batches):
-        del data_dir, split, num_batches
-        yield clips(batch_size, window, 16)
+    def eval_batches(data_dir, split, *, batch_size, window, num_batches, conditioning):
+        del data_dir, split, num_batches, conditioning
+        yield clips(batch_size, window, 16), None
 
-    def window_bits(graphdef, params, video, num_prime_frames):
+    def window_bits(graphdef, params, video, conditioning, num_prime_frames):
         seen["bits_primes"].append(num_prime_frames)
         seen["bits_window"].append(video.shape[1])
         return 1.0
@@ -37,7 +37,7 @@ def recorded(monkeypatch):
     monkeypatch.setattr(
         evaluation.vtx_data,
         "heldout_clips",
-        lambda data_dir, split, n, num_frames: clips(n, num_frames, 16),
+        lambda data_dir, split, n, num_frames, conditioning: (clips(n, num_frames, 16), None),
     )
     monkeypatch.setattr(evaluation, "_window_bits", window_bits)
     monkeypatch.setattr(evaluation, "continue_videos", continue_videos)
@@ -104,7 +104,7 @@ def test_bits_slide_the_window_over_longer_clips_scoring_each_frame_once(recorde
     ev = _evaluator(config, tmp_path)
     assert ev.windows == [(0, 1), (4, 4), (8, 4)]
     recorded_bits = iter([3.0, 5.0, 7.0])
-    evaluation._window_bits = lambda graphdef, params, video, primed: next(recorded_bits)
+    evaluation._window_bits = lambda graphdef, params, video, cond, primed: next(recorded_bits)
     # bits/dim is the per-frame mean: 7 frames at 3, 4 at 5 and 4 at 7 bits.
     assert ev.bits_per_dim(params=None)["bits_per_dim"] == pytest.approx(
         (7 * 3 + 4 * 5 + 4 * 7) / 15

@@ -25,7 +25,7 @@ def test_samples_primed_on_heldout_clips(tiny_run, capsys):
     assert out + ".gif" in capsys.readouterr().out
     assert gif_frames(out + ".gif").shape == (9, 2 * 12, 2 * 12, 3)  # data row + sample row
     samples, _ = vtx_sample.run(_args(workdir, *flags, "--out", out, "--formats=gif"))
-    real = vtx_data.heldout_clips(tiny_run["data_dir"], "test", 2, 9)
+    real, _ = vtx_data.heldout_clips(tiny_run["data_dir"], "test", 2, 9)
     assert samples.shape == (2, 9, 8, 8, 3) and samples.dtype == np.uint8
     np.testing.assert_array_equal(samples[:, :3], real[:, :3])  # primes kept
     assert not np.array_equal(samples[:, 3:], real[:, 3:])
@@ -71,7 +71,7 @@ def test_more_primes_than_the_window_holds(tiny_run):
     setup = make_setup(load_config(tiny_run["workdir"]))
     params, step = restore_params(setup, tiny_run["workdir"])
     assert step == 3
-    prime = vtx_data.heldout_clips(tiny_run["data_dir"], "test", 2, 5)  # 5 primes, T = 4
+    prime, _ = vtx_data.heldout_clips(tiny_run["data_dir"], "test", 2, 5)  # 5 primes, T = 4
     out = continue_videos(setup.model(params), jax.random.key(0), prime, num_frames=7)
     assert out.shape == (2, 7, 8, 8, 3)
     np.testing.assert_array_equal(out[:, :5], prime)  # the model saw the last 3 of them

@@ -80,8 +80,13 @@ def sample_report(
     )
     rng = jax.ShapeDtypeStruct((), jax.random.key(0).dtype, sharding=repl)
     temperature = float(config.sample.get("temperature", 0.9))
+    cond = None
+    if vt.conditioning_size:
+        cond = jax.ShapeDtypeStruct(
+            (num_samples, vt.video_shape[0], vt.conditioning_size), jnp.float32, sharding=data
+        )
 
-    def sample(params, channels, rng):
+    def sample(params, channels, rng, conditioning):
         # One model window: the compiled slice-by-slice loop that `ar_video.sample` repeats.
         return ar_video.sample_window(
             setup.model(params),
@@ -89,6 +94,7 @@ def sample_report(
             channels,
             num_prime_frames=primes,
             temperature=temperature,
+            conditioning=conditioning,
         )
 
     return compile_only.compile_step(
@@ -96,7 +102,7 @@ def sample_report(
         target=target,
         mesh=mesh,
         step_fn=sample,
-        args=(params, channels, rng),
+        args=(params, channels, rng, cond),
         state_bytes=compile_only.local_bytes(params_shape, jax.tree.map(lambda _: repl, params)),
         global_batch=num_samples,
     )

@@ -63,6 +63,46 @@ def ensure_prepared(data: ml_collections.ConfigDict) -> str:
     return data.dir
 
 
+def check_conditioning(data_dir: str, data: ml_collections.ConfigDict, size: int) -> None:
+    """Checks that every split stores `data.conditioning_key` as `[T, size]`, a row per frame.
+
+    Args:
+      data_dir: the prepared clips.
+      data: `config.data`.
+      size: the model's `conditioning_size` (0: the config must name no key).
+
+    Raises:
+      ValueError: naming the field, the split, what the config expects and what is stored.
+    """
+    key = data.get("conditioning_key", "")
+    if bool(key) != bool(size):
+        raise ValueError(
+            f"data.conditioning_key={key!r} and model.conditioning_size={size}: set both (a "
+            "stored per-frame array and its width) or neither"
+        )
+    if not key:
+        return
+    info = load_info(data_dir)
+    for split in (data.train_split, data.eval_split):
+        shapes = info["splits"][split]["shapes"]
+        if key not in shapes:
+            raise ValueError(
+                f"data.conditioning_key={key!r}: {data_dir}:{split} stores no such array "
+                f"(has {sorted(shapes)}); prepare a source that keeps it (BAIR keeps 'action')"
+            )
+        frames = shapes["video"][0]
+        shift = int(data.get("conditioning_shift", 1))
+        if shapes[key] != [frames, size]:
+            raise ValueError(
+                f"data.conditioning_key={key!r}: expected one row of model.conditioning_size "
+                f"features per frame, [{frames}, {size}], in {data_dir}:{split}, got {shapes[key]}"
+            )
+        if not 0 <= shift < frames:
+            raise ValueError(
+                f"data.conditioning_shift: expected an int in [0, {frames}), got {shift}"
+            )
+
+
 def num_examples(data_dir: str, split: str) -> int:
     """Number of stored clips of `split`."""
     return int(load_info(data_dir)["splits"][split]["num_examples"])
@@ -91,13 +131,68 @@ class RandomSlice(grain.RandomMapTransform):
 
 
 @dataclasses.dataclass(frozen=True)
+class PerFrameConditioning(grain.MapTransform):
+    """Turns a stored per-frame array (BAIR's `action`) into the model's `conditioning`.
+
+    Section 3.2 concatenates per-frame auxiliary information to the encoder's input; the
+    model pairs each frame with one row. Frame `f` of the stored clip gets row `f - shift` of
+    `element[key]` (zeros for `f < shift`). With BAIR, `action[f]` is the command sent at frame
+    `f`, which moves the arm between frames `f` and `f + 1`: `shift = 1` (the default of the
+    configs) pairs every frame with the action that led to it, `shift = 0` with the next one.
+    Applied to whole stored clips, before any window is cut, so a window that starts later
+    still sees the action before its first frame.
+
+    Attributes:
+      key: the stored `[T, C]` array.
+      shift: frames the rows move forward, `0 <= shift < T`.
+    """
+
+    key: str
+    shift: int = 1
+
+    def map(self, element: dict[str, Any]) -> dict[str, Any]:
+        return {
+            **{k: v for k, v in element.items() if k != self.key},
+            "conditioning": shift_rows(element[self.key], self.shift),
+        }
+
+
+def shift_rows(rows: np.ndarray, shift: int) -> np.ndarray:
+    """`out[f] = rows[f - shift]` (zeros for `f < shift`) as float32, for `[T, C]` rows."""
+    rows = np.asarray(rows, np.float32)
+    if rows.ndim != 2:
+        raise ValueError(f"per-frame conditioning: expected a [T, C] array, got shape {rows.shape}")
+    if not 0 <= shift < rows.shape[0]:
+        raise ValueError(
+            f"conditioning shift: expected an int in [0, {rows.shape[0]}), got {shift}"
+        )
+    out = np.zeros_like(rows)
+    out[shift:] = rows[: rows.shape[0] - shift]
+    return out
+
+
+def conditioning_transform(data: ml_collections.ConfigDict) -> PerFrameConditioning | None:
+    """The `PerFrameConditioning` of `data.conditioning_key` (None when it is "" or absent)."""
+    key = data.get("conditioning_key", "")
+    return PerFrameConditioning(key, int(data.get("conditioning_shift", 1))) if key else None
+
+
+def _read_keys(conditioning: PerFrameConditioning | None) -> tuple[str, ...]:
+    return ("video",) if conditioning is None else ("video", conditioning.key)
+
+
+@dataclasses.dataclass(frozen=True)
 class FirstFrames(grain.MapTransform):
-    """Deterministic evaluation window: the first `num_frames` frames of `video`."""
+    """Deterministic evaluation window: the first `num_frames` frames of `video` (and of
+    `conditioning` when present)."""
 
     num_frames: int
 
     def map(self, element: dict[str, Any]) -> dict[str, Any]:
-        return {**element, "video": element["video"][: self.num_frames]}
+        out = {**element, "video": element["video"][: self.num_frames]}
+        if "conditioning" in element:
+            out["conditioning"] = element["conditioning"][: self.num_frames]
+        return out
 
 
 def train_loader(
@@ -109,26 +204,41 @@ def train_loader(
     batch_size: int,
     seed: int,
 ) -> grain.DataLoader:
-    """Infinite shuffled batches `{"video": [B, T, H, W, 3] uint8, "slice_index": [B] int32}`.
+    """Infinite shuffled batches `{"video": [B, T, H, W, 3] uint8, "slice_index": [B] int32}`,
+    plus `"conditioning": [B, T, C]` float32 when `data.conditioning_key` is set.
 
-    Clips longer than the model window `T` are cropped randomly in time (section 4.1).
+    Clips longer than the model window `T` are cropped randomly in time (section 4.1), the
+    conditioning with them.
     """
+    cond = conditioning_transform(data)
+    first = [] if cond is None else [cond]
     return make_loader(
         data_dir,
         data.train_split,
         global_batch_size=batch_size,
         seed=seed,
-        transforms=[RandomWindow(window), RandomSlice(num_slices)],
-        keys=("video",),
+        transforms=[
+            *first,
+            RandomWindow(window, frame_keys=("video", "conditioning")),
+            RandomSlice(num_slices),
+        ],
+        keys=_read_keys(cond),
         worker_count=data.worker_count,
     )
 
 
-def heldout_clips(data_dir: str, split: str, num_clips: int, num_frames: int) -> np.ndarray:
+def heldout_clips(
+    data_dir: str,
+    split: str,
+    num_clips: int,
+    num_frames: int,
+    conditioning: PerFrameConditioning | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
     """The first `num_clips` held-out clips (cycled if the split is smaller), `num_frames` long.
 
     Returns:
-      `[num_clips, num_frames, H, W, 3]` uint8 in the split's stored order.
+      `(video, conditioning)`: `[num_clips, num_frames, H, W, 3]` uint8 in the split's stored
+      order, and their `[num_clips, num_frames, C]` float32 conditioning (None without one).
     """
     available = num_examples(data_dir, split)
     if clip_length(data_dir, split) < num_frames:
@@ -143,18 +253,35 @@ def heldout_clips(data_dir: str, split: str, num_clips: int, num_frames: int) ->
         global_batch_size=batch,
         shuffle=False,
         num_epochs=1,
-        transforms=[FirstFrames(num_frames)],
-        keys=("video",),
+        transforms=[*([] if conditioning is None else [conditioning]), FirstFrames(num_frames)],
+        keys=_read_keys(conditioning),
         process_index=0,
         process_count=1,
     )
-    clips = next(iter(loader))["video"]
-    reps = -(-num_clips // clips.shape[0])
-    return np.concatenate([clips] * reps)[:num_clips]
+    batch = next(iter(loader))
+    reps = -(-num_clips // batch["video"].shape[0])
+
+    def cycled(x):
+        return np.concatenate([x] * reps)[:num_clips]
+
+    cond = None if conditioning is None else cycled(batch["conditioning"])
+    return cycled(batch["video"]), cond
 
 
-def eval_batches(data_dir: str, split: str, *, batch_size: int, window: int, num_batches: int):
-    """Ordered, non-repeating held-out windows `[B, T, H, W, 3]` (all when `num_batches` is 0)."""
+def eval_batches(
+    data_dir: str,
+    split: str,
+    *,
+    batch_size: int,
+    window: int,
+    num_batches: int,
+    conditioning: PerFrameConditioning | None = None,
+):
+    """Ordered, non-repeating held-out windows (all when `num_batches` is 0).
+
+    Yields:
+      `(video [B, T, H, W, 3] uint8, conditioning [B, T, C] float32 or None)`.
+    """
     batch_size = min(batch_size, num_examples(data_dir, split))
     loader = make_loader(
         data_dir,
@@ -162,12 +289,12 @@ def eval_batches(data_dir: str, split: str, *, batch_size: int, window: int, num
         global_batch_size=batch_size,
         shuffle=False,
         num_epochs=1,
-        transforms=[FirstFrames(window)],
-        keys=("video",),
+        transforms=[*([] if conditioning is None else [conditioning]), FirstFrames(window)],
+        keys=_read_keys(conditioning),
         process_index=0,
         process_count=1,
     )
     for i, batch in enumerate(loader):
         if num_batches and i >= num_batches:
             break
-        yield batch["video"]
+        yield batch["video"], batch.get("conditioning")

@@ -22,11 +22,12 @@ from train_videotx.model import Setup
 log = logging.getLogger(__name__)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 3))
-def _window_bits(graphdef, params, video, num_prime_frames):
-    """bits/dim of `video: [B, T, H, W, 3]` under the model, primed frames excluded."""
+@functools.partial(jax.jit, static_argnums=(0, 4))
+def _window_bits(graphdef, params, video, conditioning, num_prime_frames):
+    """bits/dim of `video: [B, T, H, W, 3]` (with `conditioning: [B, T, C]` or None) under
+    the model, primed frames excluded."""
     model = nnx.merge(graphdef, params)
-    return ar_video.bits_per_dim(model.log_probs(video), num_prime_frames)
+    return ar_video.bits_per_dim(model.log_probs(video, conditioning), num_prime_frames)
 
 
 def scoring_windows(
@@ -73,11 +74,13 @@ def continue_videos(
     num_frames: int,
     temperature: float = 0.9,
     window_stride: int = 0,
+    conditioning: np.ndarray | None = None,
 ) -> np.ndarray:
     """Samples continuations of `prime` up to `num_frames`, sliding the model window over time.
 
     At most `T - 1` prime frames fit in the model window `T`; earlier ones are kept in the
-    output but not seen by the model.
+    output but not seen by the model. Every window gets the conditioning rows of its own
+    frames (for an action-conditioned model: the actions of the video being continued).
 
     Args:
       model: the `VideoTransformer`.
@@ -86,6 +89,9 @@ def continue_videos(
       num_frames: frames of the returned videos, `> P`.
       temperature: sampling temperature (section 4.1: 0.9).
       window_stride: frames the window moves (0: `T // 2`), at most `T - P`.
+      conditioning: `[B, num_frames, C]` per-frame features of the whole video (primes
+        included), or None for an unconditioned model. When `num_frames < T` the rows after
+        the last frame are zeros (those frames are sampled and dropped).
 
     Returns:
       `[B, num_frames, H, W, 3]` uint8 whose first `P` frames are `prime`.
@@ -99,10 +105,22 @@ def continue_videos(
         raise ValueError(f"num_frames must exceed the {num_prime} prime frames, got {num_frames}")
     keep = min(num_prime, window - 1)
     head, seen = prime[:, : num_prime - keep], prime[:, num_prime - keep :]
+    if conditioning is not None:
+        conditioning = np.asarray(conditioning, np.float32)
+        if conditioning.ndim != 3 or conditioning.shape[:2] != (prime.shape[0], num_frames):
+            raise ValueError(
+                f"conditioning: expected [B={prime.shape[0]}, num_frames={num_frames}, C], got "
+                f"shape {conditioning.shape}"
+            )
     # ar_video.sample needs 1 <= stride <= T - P: a configured stride is clipped to that range
     # (e.g. Moving MNIST's 6 with the 4-frame spatial-subscaling window).
     stride = max(1, min(window_stride or window // 2, window - keep))
     length = max(num_frames - head.shape[1], window)
+    cond = None
+    if conditioning is not None:
+        cond = conditioning[:, head.shape[1] :]
+        pad = length - cond.shape[1]
+        cond = jnp.asarray(np.pad(cond, ((0, 0), (0, pad), (0, 0))))
     out = ar_video.sample(
         model,
         key,
@@ -110,6 +128,7 @@ def continue_videos(
         num_frames=length,
         temperature=temperature,
         window_stride=stride,
+        conditioning=cond,
     )
     return np.concatenate([head, np.asarray(out)], axis=1)[:, :num_frames]
 
@@ -262,6 +281,7 @@ class Evaluator:
             frames, self.window, bits_primes, config.sample.get("window_stride", 0)
         )
         self.eval_frames = frames
+        self.conditioning = vtx_data.conditioning_transform(config.data)
         self._real_embeddings: dict[int, np.ndarray] = {}
         self.last_samples: list[str] = []
 
@@ -273,21 +293,25 @@ class Evaluator:
         `eval.num_frames`, the model window sliding over longer clips (`scoring_windows`)."""
         ev = self.config.eval
         total, count = 0.0, 0
-        for video in vtx_data.eval_batches(
+        for video, conditioning in vtx_data.eval_batches(
             self.data_dir,
             self.config.data.eval_split,
             batch_size=ev.batch_size,
             window=self.eval_frames,
             num_batches=ev.num_batches,
+            conditioning=self.conditioning,
         ):
             for start, primed in self.windows:
                 clip = jnp.asarray(video[:, start : start + self.window])
-                bits = float(_window_bits(self.setup.graphdef, params, clip, primed))
+                cond = None
+                if conditioning is not None:
+                    cond = jnp.asarray(conditioning[:, start : start + self.window])
+                bits = float(_window_bits(self.setup.graphdef, params, clip, cond, primed))
                 new = video.shape[0] * (self.window - primed)  # frames scored, all equal size
                 total, count = total + bits * new, count + new
         return {"bits_per_dim": total / count}
 
-    def _continuations(self, params: Any, prime: np.ndarray, key: jax.Array, batch: int):
+    def _continuations(self, params, prime, conditioning, key: jax.Array, batch: int):
         sc = self.config.sample
         model = self.setup.model(params)
         out = []
@@ -300,6 +324,7 @@ class Evaluator:
                     num_frames=sc.num_frames,
                     temperature=sc.temperature,
                     window_stride=sc.window_stride,
+                    conditioning=None if conditioning is None else conditioning[i : i + batch],
                 )
             )
         return np.concatenate(out)
@@ -308,14 +333,19 @@ class Evaluator:
         """Continues `sample.num_samples` held-out clips; writes `samples/step_XXXXXXX.{gif,mp4}`.
 
         Grid: top row the held-out clips, bottom row the samples; green borders mark primed
-        frames, red ones generated frames.
+        frames, red ones generated frames. An action-conditioned model continues each clip
+        under that clip's own recorded conditioning (e.g. BAIR actions).
         """
         sc = self.config.sample
         p = sc.num_prime_frames
-        real = vtx_data.heldout_clips(
-            self.data_dir, self.config.data.eval_split, sc.num_samples, sc.num_frames
+        real, cond = vtx_data.heldout_clips(
+            self.data_dir,
+            self.config.data.eval_split,
+            sc.num_samples,
+            sc.num_frames,
+            self.conditioning,
         )
-        fake = self._continuations(params, real[:, :p], self._key(step, 1), sc.num_samples)
+        fake = self._continuations(params, real[:, :p], cond, self._key(step, 1), sc.num_samples)
         formats = [f.strip() for f in sc.formats.split(",") if f.strip()]
         self.last_samples = write_grid(
             os.path.join(self.sample_dir, f"step_{step:07d}"),
@@ -331,18 +361,23 @@ class Evaluator:
 
     def fvd(self, params: Any, step: int) -> dict[str, float]:
         """FVD of `fvd.num_videos` continuations against as many held-out clips, mean and
-        standard deviation over `fvd.num_trials` draws of the continuations."""
+        standard deviation over `fvd.num_trials` draws of the continuations (conditioned models:
+        under each held-out clip's own conditioning, as for the samples)."""
         fc = self.config.fvd
         p = fc.num_prime_frames
-        real = vtx_data.heldout_clips(
-            self.data_dir, self.config.data.eval_split, fc.num_videos, self.config.sample.num_frames
+        real, cond = vtx_data.heldout_clips(
+            self.data_dir,
+            self.config.data.eval_split,
+            fc.num_videos,
+            self.config.sample.num_frames,
+            self.conditioning,
         )
         key = self._key(step, 2)
         window = min(fc.window, real.shape[1])
         return fvd_over_trials(
             real,
             lambda trial: self._continuations(
-                params, real[:, :p], jax.random.fold_in(key, trial), fc.batch_size
+                params, real[:, :p], cond, jax.random.fold_in(key, trial), fc.batch_size
             ),
             int(fc.get("num_trials", 1)),
             window=window,

@@ -45,7 +45,12 @@ def model_config(model: ml_collections.ConfigDict) -> ar_video.VideoTransformerC
             model.variant, model.size, first_slice_decoder=model.first_slice_decoder
         )
         cfg = dataclasses.replace(cfg, attention_implementation=model.attention_implementation)
-    return dataclasses.replace(cfg, dtype=model.dtype, remat=bool(model.get("remat", False)))
+    return dataclasses.replace(
+        cfg,
+        dtype=model.dtype,
+        remat=bool(model.get("remat", False)),
+        conditioning_size=int(model.get("conditioning_size", 0)),
+    )
 
 
 def make_optimizer(opt: ml_collections.ConfigDict) -> optax.GradientTransformation:

@@ -34,6 +34,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--step", type=int, default=None, help="checkpoint step (default: newest)")
     p.add_argument("--video", default=None, help="prime on this video file (any format PyAV reads)")
     p.add_argument(
+        "--conditioning",
+        default=None,
+        help=(
+            "with --video for a conditioned model (e.g. bair:action): a .npy [F, C] float array, "
+            "one stored row per frame from --start_frame on (e.g. BAIR actions, shifted by "
+            "data.conditioning_shift as in training), F >= --num_frames"
+        ),
+    )
+    p.add_argument(
         "--start_frame", "--start-frame", type=int, default=0, help="first prime frame in --video"
     )
     p.add_argument("--split", default=None, help="held-out split to prime on (default: eval split)")
@@ -84,11 +93,36 @@ def load_prime_video(path: str, *, start_frame: int, num_frames: int, size: int)
     return vt_spatial(frames, size)
 
 
-def check_args(args: argparse.Namespace) -> tuple[ml_collections.ConfigDict, np.ndarray | None]:
+def load_conditioning(path: str, *, num_frames: int, size: int, shift: int) -> np.ndarray:
+    """`[num_frames, size]` float32 model conditioning from a `.npy` of stored rows per frame.
+
+    Raises:
+      ConfigError: a missing or unreadable file, or an array of the wrong shape.
+    """
+    from train_videotx.data import shift_rows
+
+    try:
+        rows = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"--conditioning={path!r}: expected a readable .npy file ({e})") from e
+    if rows.ndim != 2 or rows.shape[0] < num_frames or rows.shape[1] != size:
+        raise ConfigError(
+            f"--conditioning={path!r}: expected an array of shape [F >= {num_frames}, {size}] "
+            f"(one row per frame, model.conditioning_size={size}), got {rows.shape}"
+        )
+    if not np.issubdtype(rows.dtype, np.number):
+        raise ConfigError(f"--conditioning={path!r}: expected numbers, got dtype {rows.dtype}")
+    return shift_rows(rows[:num_frames], shift)
+
+
+def check_args(
+    args: argparse.Namespace,
+) -> tuple[ml_collections.ConfigDict, np.ndarray | None, np.ndarray | None]:
     """Checks the run folder and every flag, and decodes `--video`, before a model is built.
 
     Returns:
-      `(run config, [num_samples, P, H, W, 3] uint8 primes from --video or None)`.
+      `(run config, [num_samples, P, H, W, 3] uint8 primes from --video or None,
+      [num_samples, F, C] float32 conditioning from --conditioning or None)`.
 
     Raises:
       ConfigError: naming the flag, what it accepts and the value given.
@@ -118,12 +152,34 @@ def check_args(args: argparse.Namespace) -> tuple[ml_collections.ConfigDict, np.
             f"--num_frames={num_frames} must exceed num_prime_frames={num_prime}; "
             f"expected an integer > {num_prime}"
         )
+    size = int(config.model.get("conditioning_size", 0))
+    if args.conditioning and not (size and args.video):
+        raise ConfigError(
+            f"--conditioning={args.conditioning!r} is for --video with a conditioned model; "
+            f"this run has model.conditioning_size={size}"
+            + ("" if args.video else " and no --video was given (held-out clips bring theirs)")
+        )
     if not args.video:
-        return config, None
+        return config, None, None
+    if size and not args.conditioning:
+        raise ConfigError(
+            f"--video: this run is conditioned on {config.data.conditioning_key!r} "
+            f"(model.conditioning_size={size}), which a video file does not carry; expected "
+            f"--conditioning=FILE.npy with [F >= {num_frames}, {size}] rows, got none"
+        )
+    cond = None
+    if size:
+        cond = load_conditioning(
+            args.conditioning,
+            num_frames=num_frames,
+            size=size,
+            shift=int(config.data.get("conditioning_shift", 1)),
+        )
+        cond = np.repeat(cond[None], args.num_samples, axis=0)
     prime = load_prime_video(
         args.video, start_frame=args.start_frame, num_frames=num_prime, size=config.data.size
     )
-    return config, np.repeat(prime[None], args.num_samples, axis=0)
+    return config, np.repeat(prime[None], args.num_samples, axis=0), cond
 
 
 def run(args: argparse.Namespace) -> tuple[np.ndarray, list[str]]:
@@ -136,7 +192,7 @@ def run(args: argparse.Namespace) -> tuple[np.ndarray, list[str]]:
     from train_videotx.evaluation import continue_videos, write_grid
     from train_videotx.model import enable_compilation_cache, make_setup, restore_params
 
-    config, prime = check_args(args)
+    config, prime, conditioning = check_args(args)
     enable_compilation_cache(config.get("compilation_cache_dir", ""))
     setup = make_setup(config)
     params, step = restore_params(setup, args.workdir, args.step)
@@ -147,7 +203,13 @@ def run(args: argparse.Namespace) -> tuple[np.ndarray, list[str]]:
         shown = []
     else:
         split = args.split or config.data.eval_split
-        real = vtx_data.heldout_clips(config.data.dir, split, args.num_samples, num_frames)
+        real, conditioning = vtx_data.heldout_clips(
+            config.data.dir,
+            split,
+            args.num_samples,
+            num_frames,
+            vtx_data.conditioning_transform(config.data),
+        )
         prime, shown = real[:, :num_prime], [real]
     samples = continue_videos(
         setup.model(params),
@@ -156,6 +218,7 @@ def run(args: argparse.Namespace) -> tuple[np.ndarray, list[str]]:
         num_frames=num_frames,
         temperature=temperature,
         window_stride=config.sample.window_stride,
+        conditioning=conditioning,
     )
     out = args.out or os.path.join(args.workdir, "samples", f"sample_step{step}_seed{args.seed}")
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]

@@ -68,6 +68,7 @@ def train(config: ml_collections.ConfigDict) -> RunSummary:
         raise ValueError(
             f"data.size={config.data.size} must match the model frames {vt.video_shape[1:]}"
         )
+    vtx_data.check_conditioning(data_dir, config.data, vt.conditioning_size)
     stored = vtx_data.clip_length(data_dir, config.data.train_split)
     if stored < window:
         raise ValueError(f"{data_dir} holds {stored}-frame clips, shorter than the window {window}")

@@ -102,6 +102,22 @@ def validate(config: ml_collections.ConfigDict) -> None:
             f"0 (one model window) or an int in (eval.num_prime_frames={low}, "
             f"data.num_frames={high}]",
         )
+    check_int(config, "model.conditioning_size", "data.conditioning_shift", min_value=0)
+    key = config.data.conditioning_key
+    check_field(config, "data.conditioning_key", isinstance(key, str), "a string ('' for none)")
+    check_field(
+        config,
+        "data.conditioning_key",
+        bool(key) == bool(config.model.conditioning_size),
+        f"a stored per-frame array's name exactly when model.conditioning_size="
+        f"{config.model.conditioning_size} > 0 ('' when it is 0)",
+    )
+    check_field(
+        config,
+        "data.conditioning_shift",
+        config.data.conditioning_shift < config.data.num_frames,
+        f"an int in [0, data.num_frames={config.data.num_frames})",
+    )
     check_int(config, "sample.num_prime_frames", "fvd.num_prime_frames", min_value=1)
     for group in ("sample", "fvd"):
         primes = config[group].num_prime_frames

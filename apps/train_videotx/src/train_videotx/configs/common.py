@@ -25,6 +25,14 @@ def base_config() -> ml_collections.ConfigDict:
     c.data.csv = ""  # folder source: CSV with columns path,label,split
     c.data.tfds_data_dir = ""  # tfds sources: tensorflow-datasets data dir ("" = tfds default)
     c.data.worker_count = 0  # grain worker processes
+    # Per-frame conditioning (section 3.2; appendix A: robot actions): a stored [T, C] array
+    # (BAIR: "action") fed to the encoder with model.conditioning_size = C. Frame f gets row
+    # f - conditioning_shift (zeros before the clip): BAIR's action[f] moves the arm between
+    # frames f and f + 1, so shift 1 pairs each frame with the action that produced it (the
+    # paper does not say; 0 gives each frame the action taken after it). Each position of a
+    # slice sees the row of its own video frame, for every slice (ar_video.SliceEncoder).
+    c.data.conditioning_key = ""  # "": unconditioned
+    c.data.conditioning_shift = 1
 
     # The model: a paper configuration (section 4.1) or "tiny" (ar_video.tiny_config).
     c.model = ml_collections.ConfigDict()
@@ -36,6 +44,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.model.dtype = "float32"  # activations: float32 | bfloat16 (parameters stay float32)
     c.model.remat = False  # recompute each layer in the backward pass (less memory)
     c.model.attention_implementation = "auto"  # block attention: auto | xla | pallas
+    c.model.conditioning_size = 0  # features per frame of data.conditioning_key (BAIR actions: 4)
 
     # Priming, three separate numbers (the paper uses different ones; set them with `priming`):
     # num_prime_frames: leading frames whose training loss is masked (section 4.1: "conditioned
