@@ -28,6 +28,7 @@ def test_save_load_round_trip(tmp_path):
     k1, k2 = jax.random.split(jax.random.key(1))
     x, y = _embeddings(k1, 50), _embeddings(k2, 30)
     stats = FVDStatistics().update_embeddings(x)
+    stats.provenance = {"num_frames": 16}
     stats.save(tmp_path / "s.npz")
     loaded = FVDStatistics.load(tmp_path / "s.npz")
     assert loaded.n == 50
@@ -39,6 +40,25 @@ def test_save_load_round_trip(tmp_path):
     np.testing.assert_allclose(loaded.cov, np.cov(both, rowvar=False), rtol=1e-10, atol=1e-10)
     d = frechet_distance(stats.mean, stats.cov, loaded.mean, loaded.cov)
     assert d > 0
+
+
+def test_provenance_and_features_round_trip_and_old_files_warn(tmp_path):
+    x = _embeddings(jax.random.key(3), 20)
+    stats = FVDStatistics()
+    stats.features = x[:0]  # keep the features: they grow with every update
+    stats.update_embeddings(x[:12]).update_embeddings(x[12:])
+    np.testing.assert_array_equal(stats.features, x)
+    stats.provenance = {"num_frames": 16, "frame_sizes": ["64x64"], "seed": 3}
+    stats.save(tmp_path / "new.npz")
+    loaded = FVDStatistics.load(tmp_path / "new.npz")
+    assert loaded.provenance == stats.provenance
+    np.testing.assert_array_equal(loaded.features, x)
+    old = FVDStatistics().update_embeddings(x)  # as fvd 0.1 wrote them: n, mean, cov only
+    old.save(tmp_path / "old.npz")
+    with pytest.warns(UserWarning, match="old.npz: statistics without provenance"):
+        unknown = FVDStatistics.load(tmp_path / "old.npz")
+    assert unknown.provenance is None and unknown.features is None
+    np.testing.assert_allclose(unknown.cov, stats.cov, rtol=1e-9, atol=1e-9)
 
 
 def test_bad_inputs(tmp_path):

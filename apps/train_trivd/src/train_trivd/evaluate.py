@@ -353,9 +353,16 @@ class Evaluator:
                 self._real_stats = fvd.FVDStatistics.load(path)
             else:
                 real = np.concatenate([b["video"] for b in self.batches])[:n]
-                self._real_stats = fvd.FVDStatistics().update_embeddings(
-                    fvd.embed(fvd_frames(real), **kw)
-                )
+                frames = fvd_frames(real)
+                self._real_stats = fvd.FVDStatistics().update_embeddings(fvd.embed(frames, **kw))
+                self._real_stats.provenance = {  # read back on resume (no "unknown" warning)
+                    "source": "train-trivd evaluation clips (first fvd_num_clips of the batches)",
+                    "num_clips": int(frames.shape[0]),
+                    "num_frames": int(frames.shape[1]),
+                    "frame_sizes": [f"{frames.shape[2]}x{frames.shape[3]}"],
+                    "value_range": [-1.0, 1.0],
+                    "weights_sha256": fvd.weights.WEIGHTS_SHA256,
+                }
                 os.makedirs(self.out_dir, exist_ok=True)
                 self._real_stats.save(path)
         logits = fvd.embed(fvd_frames(np.clip(clips[:n], -1.0, 1.0)), **kw)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -35,6 +37,10 @@ class FVDStatistics:
         self._mean = np.zeros(dim, np.float64)
         self._m2 = np.zeros((dim, dim), np.float64)  # sum of centred outer products
         self._pending: list[Callable[[], np.ndarray]] = []
+        # What the statistics were made from (`fvd.provenance.make`; None: unknown), and the
+        # embeddings themselves when kept (KVD needs them; the Gaussian fit does not).
+        self.provenance: dict[str, Any] | None = None
+        self.features: np.ndarray | None = None
 
     def update(self, videos: Any, *, name: str = "videos") -> FVDStatistics:
         """Adds a batch of videos `[B, T, H, W, 3]` (see `fvd.embed`); returns self.
@@ -54,6 +60,8 @@ class FVDStatistics:
             raise ValueError("embeddings contain NaN or Inf")
         if x.shape[0] == 0:
             return self
+        if self.features is not None:  # kept features stay the embeddings of the n videos
+            self.features = np.concatenate([self.features, x.astype(np.float32)])
         n_b, mean_b = x.shape[0], x.mean(axis=0)
         centred = x - mean_b
         m2_b = centred.T @ centred
@@ -90,8 +98,14 @@ class FVDStatistics:
         return self._m2 / (self._n - 1)
 
     def save(self, path: str | os.PathLike) -> None:
-        """Writes `n`, `mean`, `cov` (float64) to an `.npz` file."""
-        np.savez(path, n=np.int64(self.n), mean=self.mean, cov=self.cov)
+        """Writes `n`, `mean`, `cov` (float64), the `provenance` (JSON) when known and the
+        `features` when kept, to an `.npz` file."""
+        extra: dict[str, Any] = {}
+        if self.provenance is not None:
+            extra["provenance"] = np.asarray(json.dumps(self.provenance, sort_keys=True))
+        if self.features is not None:
+            extra["features"] = np.asarray(self.features, np.float32)
+        np.savez(path, n=np.int64(self.n), mean=self.mean, cov=self.cov, **extra)
 
     @classmethod
     def load(cls, path: str | os.PathLike, **embed_kwargs: Any) -> FVDStatistics:
@@ -104,8 +118,19 @@ class FVDStatistics:
             if missing:
                 raise ValueError(f"{path}: not FVD statistics, missing {sorted(missing)}")
             n, mean, cov = int(data["n"]), data["mean"], data["cov"]
+            provenance = json.loads(str(data["provenance"])) if "provenance" in data else None
+            features = data.get("features")
         if mean.ndim != 1 or cov.shape != (mean.shape[0],) * 2 or n < 2:
             raise ValueError(f"{path}: inconsistent statistics n={n}, {mean.shape}, {cov.shape}")
+        if features is not None and features.shape != (n, mean.shape[0]):
+            raise ValueError(f"{path}: features {features.shape} do not match n={n}, {mean.shape}")
+        if provenance is None:
+            warnings.warn(
+                f"{path}: statistics without provenance (written by fvd < 0.2 or by hand): "
+                "nothing says which clips, frames or resolution they come from",
+                stacklevel=2,
+            )
         stats = cls(dim=mean.shape[0], **embed_kwargs)
         stats._n, stats._mean, stats._m2 = n, mean.astype(np.float64), cov * (n - 1)
+        stats.provenance, stats.features = provenance, features
         return stats

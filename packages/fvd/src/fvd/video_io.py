@@ -22,12 +22,16 @@ class BadVideoError(ValueError):
         )
 
 
-def read_video(path: str, num_frames: int | None = None) -> np.ndarray:
+def read_video(
+    path: str, num_frames: int | None = None, *, check_length: bool = True
+) -> np.ndarray:
     """Decodes the first `num_frames` frames (all if None) of a video file.
 
     Args:
       path: a file PyAV/FFmpeg can decode.
       num_frames: frames to keep.
+      check_length: raise when the video has fewer than `num_frames` frames (False: return
+        what there is).
 
     Returns:
       `[T, H, W, 3]` uint8 RGB.
@@ -42,6 +46,7 @@ def read_video(path: str, num_frames: int | None = None) -> np.ndarray:
         with av.open(path) as container:
             if not container.streams.video:
                 raise ValueError(f"{path}: no video stream")
+            container.streams.video[0].thread_type = "AUTO"  # FFmpeg's frame/slice threads
             for frame in container.decode(video=0):
                 frames.append(frame.to_ndarray(format="rgb24"))
                 if num_frames is not None and len(frames) == num_frames:
@@ -50,7 +55,7 @@ def read_video(path: str, num_frames: int | None = None) -> np.ndarray:
         raise ValueError(f"{path}: cannot decode ({type(e).__name__}: {e})") from e
     if not frames:
         raise ValueError(f"{path}: no frames decoded (empty video)")
-    if num_frames is not None and len(frames) < num_frames:
+    if check_length and num_frames is not None and len(frames) < num_frames:
         raise ValueError(f"{path}: has {len(frames)} frames, fewer than --num-frames={num_frames}")
     shapes = {f.shape for f in frames}
     if len(shapes) != 1:
