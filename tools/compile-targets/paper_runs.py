@@ -233,9 +233,7 @@ def run(only: set[str] | None) -> int:
                     f"(this host: {_host_gib():.1f} GiB): the compile ran out of host memory"
                 )
             with open(_path(row), "w") as f:
-                json.dump(
-                    {"error": err[-1500:], "exit": proc.returncode, "compiled": False}, f
-                )
+                json.dump({"error": err[-1500:], "exit": proc.returncode, "compiled": False}, f)
         print(f"  exit {proc.returncode}, {seconds:.0f} s wall", flush=True)
     return 0
 

@@ -8,6 +8,7 @@ import gan_video
 import jax
 import ml_collections
 import numpy as np
+import pytest
 from flax import nnx
 from train_trivd.evaluate import Predictor
 
@@ -95,9 +96,26 @@ def test_evaluator_standing_stats_on_training_clips_and_fvd_on_untruncated_sampl
     ev.predictor.standing_rest, ev.predictor.predict = standing_rest, predict
     ev._fvd = lambda clips: fvd_clips.append(clips) or {"fvd": 1.0}
     state = {"ema": {}, "g": {"params": {}, "rest": {}}}
-    ev(state, step=1)
+    metrics = ev(state, step=1)
+    # Predicted zeros against constant clips of -0.5 and 0.5: (0.5 / 2)^2 on the [0, 1] scale;
+    # copying the last conditioning frame of a still clip is exact.
+    assert metrics["mse"] == pytest.approx(0.0625)
+    assert metrics["psnr"] == pytest.approx(10 * np.log10(16))
+    assert metrics["mse_copy_last"] == 0.0 and metrics["psnr_copy_last"] == 100.0
     # Three passes on three different training batches' conditioning frames.
     assert [float(c.mean()) for c in seen["standing"]] == [0.0, 0.25, 0.5]
     # The two sample batches are truncated; FVD's four clips were drawn again, untruncated.
     assert seen["truncation"] == [0.8, 0.8, None, None]
     assert fvd_clips[0].shape == (4, 3, 4, 4, 3)
+
+
+def test_prediction_error_per_frame_psnr():
+    from train_trivd.motion import prediction_error
+
+    target = np.zeros((1, 2, 2, 2, 3))
+    predicted = target.copy()
+    predicted[0, 0] = 0.2  # frame 0: error 0.1 on [0, 1] -> mse 0.01, 20 dB; frame 1 exact
+    mse, psnr = prediction_error(predicted, target)
+    assert mse == pytest.approx(0.005) and psnr == pytest.approx((20.0 + 100.0) / 2)
+    with pytest.raises(ValueError, match="must share a"):
+        prediction_error(predicted[:, :1], target)

@@ -47,6 +47,7 @@ def recorded(monkeypatch):
         lambda real, fake, **kw: {"fvd": 0.0, "fvd_unrolled": 0.0, "fvd_windows": 1.0},
     )
     monkeypatch.setattr(evaluation, "write_grid", lambda *a, **k: [])
+    monkeypatch.setattr(evaluation.Evaluator, "previous_frame_baseline", lambda self: None)
     return seen
 
 

@@ -18,7 +18,12 @@ from flax import nnx
 from PIL import Image
 from video_training import flow_grid, sample_grid, to_uint8, write_gif, write_mp4
 
-from train_trivd.motion import end_point_error, motion_field, true_flow_for_predictions
+from train_trivd.motion import (
+    end_point_error,
+    motion_field,
+    prediction_error,
+    true_flow_for_predictions,
+)
 
 log = logging.getLogger(__name__)
 
@@ -230,6 +235,9 @@ class Evaluator:
     `samples_<step>.gif`, `motion_<step>.png/.gif` to `<workdir>/eval` and returns:
       * `epe`, `epe_zero_flow`, `true_flow_magnitude` when the data has true flow (camera
         motion) and the recurrent unit warps;
+      * `mse`, `psnr` of the predicted frames (the truncated samples of the grids) against
+        the clips' true continuation, and `mse_copy_last`, `psnr_copy_last` of repeating the
+        last conditioning frame (`motion.prediction_error`; [0, 1] scale, mean per-frame dB);
       * `motion_magnitude`: mean length of the motion field;
       * `fvd`, `is`, `is_std` when `eval.fvd_num_clips > 0` (I3D; the real statistics are
         computed once and cached in `<workdir>/eval/fvd_real_stats.npz`).
@@ -302,6 +310,14 @@ class Evaluator:
         flows = np.concatenate(flows) if flows else None
         true = np.concatenate(true_flows) if true_flows else None
         metrics: dict[str, float] = {}
+        # Prediction error against the true continuation, beside copying the last
+        # conditioning frame (a model that learned deterministic motion beats copying).
+        truth = np.concatenate([b["video"][:, tc : tc + mc.num_pred_frames] for b in self.batches])
+        if truth.shape == clips[:, tc:].shape:
+            last = np.concatenate([b["video"][:, tc - 1 : tc] for b in self.batches])
+            metrics["mse"], metrics["psnr"] = prediction_error(clips[:, tc:], truth)
+            copy = np.broadcast_to(last, truth.shape)
+            metrics["mse_copy_last"], metrics["psnr_copy_last"] = prediction_error(copy, truth)
         if flows is not None:
             metrics["motion_magnitude"] = float(np.mean(np.linalg.norm(flows, axis=-1)))
             if true is not None:

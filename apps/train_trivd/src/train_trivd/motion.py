@@ -99,3 +99,25 @@ def end_point_error(predicted: jax.Array | np.ndarray, target: jax.Array | np.nd
             f"predicted and target must share a [..., 2] shape, got {p.shape} and {q.shape}"
         )
     return float(np.mean(np.sqrt(np.sum(np.square(p - q), axis=-1))))
+
+
+def prediction_error(predicted: np.ndarray, target: np.ndarray) -> tuple[float, float]:
+    """Per-frame error of predicted frames against the true continuation, values in [-1, 1].
+
+    Args:
+      predicted: `[B, T, H, W, C]` frames in [-1, 1].
+      target: the same shape.
+
+    Returns:
+      `(mse, psnr)`: the mean squared error on the [0, 1] scale, and the mean over frames of
+      each frame's PSNR `10 log10(1 / mse_frame)` in dB (a frame matching exactly counts
+      as 100 dB).
+    """
+    p, q = np.asarray(predicted, np.float64), np.asarray(target, np.float64)
+    if p.shape != q.shape or p.ndim != 5:
+        raise ValueError(
+            f"predicted and target must share a [B, T, H, W, C] shape, got {p.shape} and {q.shape}"
+        )
+    per_frame = np.mean(np.square((p - q) / 2.0), axis=(2, 3, 4))  # [B, T] on [0, 1]
+    psnr = np.where(per_frame > 0, 10.0 * np.log10(1.0 / np.maximum(per_frame, 1e-10)), 100.0)
+    return float(per_frame.mean()), float(psnr.mean())

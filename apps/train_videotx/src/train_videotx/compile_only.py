@@ -1,6 +1,6 @@
 """`train-videotx --compile_only` / `sample-videotx --compile_only`: compile for a TPU or GPU.
 
-    python3 -m uv run --group aot train-videotx --config=bair.py --compile_only --topology=v3:8x8
+    python3 -m uv run --group aot train-videotx --config=bair.py --compile_only --topology=v3:4x4
 
 builds the config's model and the `Trainer`'s sharded train step (same functions, data parallel
 over every device of the target, `config.model_parallelism` for the `model` axis, the config's

@@ -282,6 +282,7 @@ class Evaluator:
         )
         self.eval_frames = frames
         self.conditioning = vtx_data.conditioning_transform(config.data)
+        self._baseline = None  # PreviousFrameBaseline, fit on first use
         self._real_embeddings: dict[int, np.ndarray] = {}
         self.last_samples: list[str] = []
 
@@ -290,9 +291,12 @@ class Evaluator:
 
     def bits_per_dim(self, params: Any) -> dict[str, float]:
         """Held-out bits/dim of every frame after `eval.num_prime_frames` up to
-        `eval.num_frames`, the model window sliding over longer clips (`scoring_windows`)."""
+        `eval.num_frames`, the model window sliding over longer clips (`scoring_windows`), and
+        `bits_per_dim_previous_frame`, the previous-frame baseline on the same frames (when
+        `eval.baseline_clips` > 0; the uniform baseline is 8)."""
         ev = self.config.eval
-        total, count = 0.0, 0
+        baseline = self.previous_frame_baseline()
+        total, count, base_total = 0.0, 0, 0.0
         for video, conditioning in vtx_data.eval_batches(
             self.data_dir,
             self.config.data.eval_split,
@@ -309,7 +313,28 @@ class Evaluator:
                 bits = float(_window_bits(self.setup.graphdef, params, clip, cond, primed))
                 new = video.shape[0] * (self.window - primed)  # frames scored, all equal size
                 total, count = total + bits * new, count + new
-        return {"bits_per_dim": total / count}
+            if baseline is not None:  # the same frames, each scored once
+                frames = baseline.frame_bits(video)[:, ev.num_prime_frames : self.eval_frames]
+                base_total += float(frames.sum())
+        out = {"bits_per_dim": total / count}
+        if baseline is not None:
+            out["bits_per_dim_previous_frame"] = base_total / count
+        return out
+
+    def previous_frame_baseline(self):
+        """The previous-frame baseline (`baselines.PreviousFrameBaseline`) fit on the first
+        `eval.baseline_clips` training clips (None when 0), once per evaluator."""
+        from train_videotx.baselines import PreviousFrameBaseline
+
+        n = int(self.config.eval.get("baseline_clips", 0))
+        if n and self._baseline is None:
+            split = self.config.data.train_split
+            n = min(n, vtx_data.num_examples(self.data_dir, split))
+            clips, _ = vtx_data.heldout_clips(
+                self.data_dir, split, n, vtx_data.clip_length(self.data_dir, split)
+            )
+            self._baseline = PreviousFrameBaseline.fit([clips])
+        return self._baseline
 
     def _continuations(self, params, prime, conditioning, key: jax.Array, batch: int):
         sc = self.config.sample

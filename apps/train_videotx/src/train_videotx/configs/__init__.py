@@ -50,6 +50,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
         "eval.num_prime_frames",
         "eval.every",
         "eval.num_batches",
+        "eval.baseline_clips",
         "sample.every",
         "sample.window_stride",
         "fvd.every",

@@ -85,6 +85,9 @@ def base_config() -> ml_collections.ConfigDict:
     # "averaged across 15 subsequent frames when priming with 1"), the model window sliding
     # as the sampler does when shorter (spatial and single-frame models). 0: one window.
     c.eval.num_frames = 16
+    # Training clips the previous-frame baseline is fit on (baselines.py); it is scored on the
+    # same held-out frames as the model and reported as eval/bits_per_dim_previous_frame.
+    c.eval.baseline_clips = 256  # 0: no baseline
 
     # Continuations of held-out clips written as GIF/MP4 grids (top: data, bottom: samples).
     c.sample = ml_collections.ConfigDict()
