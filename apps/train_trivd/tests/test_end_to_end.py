@@ -59,6 +59,8 @@ def test_train_writes_checkpoint_metrics_gif_and_motion_image(run):
     out = run / "run" / "eval"
     gif = Image.open(out / f"samples_step_{STEPS:07d}.gif")
     assert gif.n_frames == 5  # 2 conditioning + 3 predicted frames
+    assert gif.size == (2 * (64 + 4), 2 * (64 + 4))  # 4 clips of 16x16 shown at 64x64
+    assert (out / f"samples_step_{STEPS:07d}.mp4").stat().st_size > 0
     png = np.asarray(Image.open(out / f"motion_step_{STEPS:07d}.png"))
     # 4 samples x (frames, motion, true flow) rows of 16 px (+1 px border), 3 columns.
     assert png.shape == (4 * 3 * 17, 3 * 17, 3)

@@ -23,7 +23,7 @@ def test_samples_primed_on_heldout_clips(tiny_run, capsys):
     flags = ["--num_samples=2", "--num_frames=9", "--num_prime_frames=3", "--temperature=0.8"]
     assert vtx_sample.main(["--workdir", workdir, *flags, "--out", out, "--formats=gif"]) == 0
     assert out + ".gif" in capsys.readouterr().out
-    assert gif_frames(out + ".gif").shape == (9, 2 * 12, 2 * 12, 3)  # data row + sample row
+    assert gif_frames(out + ".gif").shape == (9, 2 * 68, 2 * 68, 3)  # data row + sample row
     samples, _ = vtx_sample.run(_args(workdir, *flags, "--out", out, "--formats=gif"))
     real, _ = vtx_data.heldout_clips(tiny_run["data_dir"], "test", 2, 9)
     assert samples.shape == (2, 9, 8, 8, 3) and samples.dtype == np.uint8

@@ -33,7 +33,7 @@ def test_first_run_trains_evaluates_samples_and_checkpoints(tiny_run):
     # The grid: held-out clips on top, samples below; one GIF frame per video frame.
     gif = os.path.join(workdir, "samples", "step_0000002.gif")
     frames = gif_frames(gif)
-    assert frames.shape == (11, 2 * (8 + 4), 2 * (8 + 4), 3)
+    assert frames.shape == (11, 2 * (64 + 4), 2 * (64 + 4), 3)  # 8x8 frames shown at 64x64
     assert os.path.getsize(os.path.join(workdir, "samples", "step_0000002.mp4")) > 0
 
 

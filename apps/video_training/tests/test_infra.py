@@ -76,6 +76,12 @@ def test_sample_grid_frames_conditioning_and_predictions(tmp_path):
     expected = np.clip(np.round((videos[1, 3] + 1) * 127.5), 0, 255).astype(np.uint8)
     np.testing.assert_array_equal(grid[3, 1:9, 13:23], expected)
     assert grid[:, 10:, 12:].max() == 0  # empty cell
+    # Small frames are enlarged (nearest) to at least min_size before tiling.
+    big = sample_grid(videos, num_cond=2, columns=2, border=1, min_size=20)
+    assert big.shape == (5, 2 * (24 + 2), 2 * (30 + 2), 3)  # factor ceil(20 / 8) = 3
+    np.testing.assert_array_equal(big[3, 1:25:3, 33:63:3], expected)
+    np.testing.assert_array_equal(big[3, 3, 35], big[3, 1, 33])  # a 3x3 block per pixel
+    assert sample_grid(videos, 2, border=1, min_size=8).shape == grid.shape  # already large
 
     gif = write_gif(str(tmp_path / "s.gif"), grid)
     with Image.open(gif) as im:

@@ -206,7 +206,7 @@ def write_outputs(
       name -> written path.
     """
     os.makedirs(out_dir, exist_ok=True)
-    grid = sample_grid(clips, num_cond)
+    grid = sample_grid(clips, num_cond, min_size=64)  # small frames enlarged, nearest
     paths = {"samples": write_gif(os.path.join(out_dir, f"samples_{tag}.gif"), grid)}
     if mp4:
         paths["samples_mp4"] = write_mp4(os.path.join(out_dir, f"samples_{tag}.mp4"), grid)
@@ -232,7 +232,8 @@ class Evaluator:
     evaluation clips, cycled). Samples and motion fields use latents truncated at
     `eval.truncation` (the paper's qualitative setting, appendix D); FVD and IS use
     untruncated latents, as the paper's quantitative results do. Writes
-    `samples_<step>.gif`, `motion_<step>.png/.gif` to `<workdir>/eval` and returns:
+    `samples_<step>.gif/.mp4` (frames enlarged to >= 64 px), `motion_<step>.png/.gif/.mp4` to
+    `<workdir>/eval` and returns:
       * `epe`, `epe_zero_flow`, `true_flow_magnitude` when the data has true flow (camera
         motion) and the recurrent unit warps;
       * `mse`, `psnr` of the predicted frames (the truncated samples of the grids) against
@@ -336,6 +337,7 @@ class Evaluator:
             tc,
             None if flows is None else flows[:n],
             None if true is None else true[:n],
+            mp4=True,
         )
         self.last_step = step
         return metrics

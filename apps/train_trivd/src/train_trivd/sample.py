@@ -242,7 +242,7 @@ def main(argv: list[str]) -> int:
     if clips.shape[1] > tc:  # the real continuation, for comparison
         from video_training import sample_grid, write_gif
 
-        grid = sample_grid(clips, tc)
+        grid = sample_grid(clips, tc, min_size=64)
         paths["ground_truth"] = write_gif(os.path.join(out, f"ground_truth_{tag}.gif"), grid)
     print(f"sample-trivd: step {step}, {clips.shape[0]} clip(s) from {source} x {args.num_samples}")
     for name, path in paths.items():

@@ -21,6 +21,8 @@ from train_videotx.model import Setup
 
 log = logging.getLogger(__name__)
 
+GRID_MIN_SIZE = 64  # sample grids show frames enlarged (nearest) to at least 64 px
+
 
 @functools.partial(jax.jit, static_argnums=(0, 4))
 def _window_bits(graphdef, params, video, conditioning, num_prime_frames):
@@ -246,7 +248,7 @@ def write_grid(
     fps: float = 8.0,
 ) -> list[str]:
     """Writes `videos: [N, F, H, W, 3]` as one grid per format (`<path_base>.gif`, `.mp4`)."""
-    grid = sample_grid(videos, num_prime_frames, columns=columns)
+    grid = sample_grid(videos, num_prime_frames, columns=columns, min_size=GRID_MIN_SIZE)
     writers = {"gif": write_gif, "mp4": write_mp4}
     paths = []
     for fmt in formats:

@@ -29,6 +29,7 @@ def sample_grid(
     border: int = 2,
     cond_color: Sequence[int] = COND_COLOR,
     pred_color: Sequence[int] = PRED_COLOR,
+    min_size: int = 0,
 ) -> np.ndarray:
     """Tiles videos into one video, each frame outlined by whether it was given or predicted.
 
@@ -38,9 +39,13 @@ def sample_grid(
         predictions (`pred_color`).
       columns: grid columns (default ceil(sqrt(N))).
       border: border width in pixels.
+      min_size: frames whose shorter side is below this are first enlarged by the smallest
+        integer factor reaching it, nearest neighbour (16x16 frames become 64x64: pixels stay
+        pixels); 0 keeps the frames as they are.
 
     Returns:
-      `[T, rows * (H + 2 * border), columns * (W + 2 * border), 3]` uint8.
+      `[T, rows * (H' + 2 * border), columns * (W' + 2 * border), 3]` uint8, `H', W'` the
+      (enlarged) frame size.
     """
     videos = to_uint8(videos)
     if videos.ndim != 5 or videos.shape[-1] != 3:
@@ -48,6 +53,12 @@ def sample_grid(
     n, t, h, w, _ = videos.shape
     if not 0 <= num_cond <= t:
         raise ValueError(f"num_cond must be in [0, {t}], got {num_cond}")
+    if min_size < 0:
+        raise ValueError(f"min_size: expected an integer >= 0, got {min_size}")
+    if min_size and min(h, w) < min_size:
+        scale = -(-min_size // min(h, w))
+        videos = videos.repeat(scale, axis=2).repeat(scale, axis=3)
+        h, w = h * scale, w * scale
     columns = columns or int(np.ceil(np.sqrt(n)))
     rows = -(-n // columns)
     bh, bw = h + 2 * border, w + 2 * border
