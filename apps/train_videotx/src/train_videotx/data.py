@@ -177,8 +177,11 @@ def conditioning_transform(data: ml_collections.ConfigDict) -> PerFrameCondition
     return PerFrameConditioning(key, int(data.get("conditioning_shift", 1))) if key else None
 
 
-def _read_keys(conditioning: PerFrameConditioning | None) -> tuple[str, ...]:
-    return ("video",) if conditioning is None else ("video", conditioning.key)
+def _reading(conditioning: PerFrameConditioning | None) -> tuple[list[Any], tuple[str, ...]]:
+    """The transforms that come first and the stored keys to read, with or without it."""
+    if conditioning is None:
+        return [], ("video",)
+    return [conditioning], ("video", conditioning.key)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -210,8 +213,7 @@ def train_loader(
     Clips longer than the model window `T` are cropped randomly in time (section 4.1), the
     conditioning with them.
     """
-    cond = conditioning_transform(data)
-    first = [] if cond is None else [cond]
+    first, keys = _reading(conditioning_transform(data))
     return make_loader(
         data_dir,
         data.train_split,
@@ -222,8 +224,24 @@ def train_loader(
             RandomWindow(window, frame_keys=("video", "conditioning")),
             RandomSlice(num_slices),
         ],
-        keys=_read_keys(cond),
+        keys=keys,
         worker_count=data.worker_count,
+    )
+
+
+def _ordered_loader(data_dir, split, batch_size, num_frames, conditioning) -> grain.DataLoader:
+    """One ordered pass over `split`: the first `num_frames` frames of each clip."""
+    first, keys = _reading(conditioning)
+    return make_loader(
+        data_dir,
+        split,
+        global_batch_size=batch_size,
+        shuffle=False,
+        num_epochs=1,
+        transforms=[*first, FirstFrames(num_frames)],
+        keys=keys,
+        process_index=0,
+        process_count=1,
     )
 
 
@@ -246,18 +264,7 @@ def heldout_clips(
             f"num_frames={num_frames} exceeds the stored clip length "
             f"{clip_length(data_dir, split)} of {data_dir}:{split}"
         )
-    batch = min(available, num_clips)
-    loader = make_loader(
-        data_dir,
-        split,
-        global_batch_size=batch,
-        shuffle=False,
-        num_epochs=1,
-        transforms=[*([] if conditioning is None else [conditioning]), FirstFrames(num_frames)],
-        keys=_read_keys(conditioning),
-        process_index=0,
-        process_count=1,
-    )
+    loader = _ordered_loader(data_dir, split, min(available, num_clips), num_frames, conditioning)
     batch = next(iter(loader))
     reps = -(-num_clips // batch["video"].shape[0])
 
@@ -283,17 +290,7 @@ def eval_batches(
       `(video [B, T, H, W, 3] uint8, conditioning [B, T, C] float32 or None)`.
     """
     batch_size = min(batch_size, num_examples(data_dir, split))
-    loader = make_loader(
-        data_dir,
-        split,
-        global_batch_size=batch_size,
-        shuffle=False,
-        num_epochs=1,
-        transforms=[*([] if conditioning is None else [conditioning]), FirstFrames(window)],
-        keys=_read_keys(conditioning),
-        process_index=0,
-        process_count=1,
-    )
+    loader = _ordered_loader(data_dir, split, batch_size, window, conditioning)
     for i, batch in enumerate(loader):
         if num_batches and i >= num_batches:
             break

@@ -161,7 +161,6 @@ class Side:
     stats: FVDStatistics | None = None
     array: Any = None
     sources: list[Any] = dataclasses.field(default_factory=list)
-    skipped: list[tuple[Any, str]] = dataclasses.field(default_factory=list)
 
     @property
     def expected_clips(self) -> int:
@@ -183,16 +182,11 @@ def _plan(path: str, desc: str, protocol: ClipProtocol, args) -> Side:
         bad = [(s, why) for s in sources if (why := probe(s, protocol.frames_needed))]
         if bad and not args.skip_bad:
             raise BadVideoError(bad)
-        unusable = {b for b, _ in bad}
         for source, why in bad:
             print(f"fvd: skipping {source}: {why}", file=sys.stderr)
+        unusable = {b for b, _ in bad}
         return Side(
-            desc,
-            path,
-            "folder",
-            protocol,
-            sources=[s for s in sources if s not in unusable],
-            skipped=bad,
+            desc, path, "folder", protocol, sources=[s for s in sources if s not in unusable]
         )
     if not path.endswith((".npy", ".npz")):
         _fail(
@@ -243,7 +237,6 @@ def _clips(side: Side, args) -> Iterator[tuple[int, list[np.ndarray], tuple[int,
     def skip(source, error):
         if not args.skip_bad:
             raise BadVideoError([(source, str(error).removeprefix(f"{source}: "))])
-        side.skipped.append((source, str(error)))
         print(f"fvd: skipping {source}: {error}", file=sys.stderr)
 
     return iter_clips(side.sources, side.protocol, workers=args.workers, on_error=skip)
@@ -264,19 +257,23 @@ def embed_side(side: Side, args) -> tuple[np.ndarray, dict[str, Any]]:
     buckets: dict[tuple, list[tuple[int, np.ndarray]]] = {}
     done: list[tuple[list[int], np.ndarray]] = []
     pending: list[tuple[list[int], Any]] = []
-    source_shapes, frame_shapes, order = set(), set(), 0
+    source_shapes, frame_shapes, order, videos = set(), set(), 0, 0
     t0 = time.perf_counter()
 
-    def dispatch(items, bar):
-        orders = [o for o, _ in items]
-        pending.append((orders, embed_async(np.stack([c for _, c in items]), **kw)))
-        while len(pending) > 1:  # keep one batch in flight
+    def drain(in_flight, bar):
+        while len(pending) > in_flight:
             finished, finish = pending.pop(0)
             done.append((finished, finish()))
             bar.update(len(finished))
 
+    def dispatch(items, bar):
+        orders = [o for o, _ in items]
+        pending.append((orders, embed_async(np.stack([c for _, c in items]), **kw)))
+        drain(1, bar)  # keep one batch in flight
+
     with _progress(side.expected_clips, side.desc, args.progress) as bar:
         for _, clips, source_shape in _clips(side, args):
+            videos += 1
             source_shapes.add(source_shape)  # before any --resolution
             for clip in clips:
                 frame_shapes.add(clip.shape)
@@ -287,9 +284,7 @@ def embed_side(side: Side, args) -> tuple[np.ndarray, dict[str, Any]]:
                     dispatch(buckets.pop(clip.shape), bar)
         for items in buckets.values():
             dispatch(items, bar)
-        for finished, finish in pending:
-            done.append((finished, finish()))
-            bar.update(len(finished))
+        drain(0, bar)
     embeddings = np.empty((order, NUM_CLASSES), np.float32)
     for orders, emb in done:
         embeddings[orders] = emb
@@ -301,11 +296,10 @@ def embed_side(side: Side, args) -> tuple[np.ndarray, dict[str, Any]]:
             f"and network together)",
             file=sys.stderr,
         )
-    unusable = {b for b, _ in side.skipped}
     record = prov.make(
         side.protocol,
         source=os.path.abspath(side.path),
-        num_videos=len([s for s in side.sources if s not in unusable]),
+        num_videos=videos,
         num_clips=order,
         source_sizes=prov.sizes(source_shapes),
         frame_sizes=prov.sizes(frame_shapes),
@@ -332,20 +326,15 @@ def _check_args(args) -> ClipProtocol:
         )
     except ValueError as e:  # name the flag, not the field
         field = str(e).split(":")[0]
-        flag = {"num_frames": "--num-frames", "clips_per_video": "--clips-per-video"}.get(
-            field, f"--{field.replace('_', '-')}"
-        )
-        raise ValueError(f"{flag}{str(e)[len(field) :]}") from None
+        raise ValueError(f"--{field.replace('_', '-')}{str(e)[len(field) :]}") from None
 
 
 def _subsets(side: Side, emb, stats, repeats: int) -> list[tuple[FVDStatistics, Any]]:
-    """`repeats` disjoint `(statistics, features)` of a video side; saved statistics stay
-    fixed across repeats."""
-    if side.kind == "stats":
+    """`repeats` disjoint `(statistics, features)` of a video side (`compute` checked each has
+    >= 2 clips); saved statistics stay fixed across repeats."""
+    if side.kind == "stats" or repeats == 1:
         return [(stats, emb)] * repeats
     size = emb.shape[0] // repeats
-    if size < 2:
-        _fail(f"{side.desc}: {emb.shape[0]} clips cannot make {repeats} disjoint subsets of >= 2")
     parts = [emb[i * size : (i + 1) * size] for i in range(repeats)]
     return [(FVDStatistics().update_embeddings(p), p) for p in parts]
 
@@ -426,9 +415,7 @@ def _check_provenance(records: dict[str, Any], args, *, fields: list[str]) -> st
     differences ("" when none or when a side has no provenance)."""
     if any(r is None for r in records.values()):
         return ""  # statistics without provenance: their load warned; nothing to compare
-    diffs = [
-        d for d in prov.differences(records["real"], records["fake"]) if d.split(":")[0] in fields
-    ]
+    diffs = prov.differences(records["real"], records["fake"], fields=fields)
     if not diffs:
         return ""
     text = "the two sets were made differently:\n  " + "\n  ".join(diffs)

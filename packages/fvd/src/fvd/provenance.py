@@ -66,10 +66,12 @@ def make(
     }
 
 
-def differences(a: dict[str, Any], b: dict[str, Any], names=("real", "fake")) -> list[str]:
-    """`"field: real X, fake Y"` for each `COMPARED` field on which the records disagree."""
+def differences(
+    a: dict[str, Any], b: dict[str, Any], names=("real", "fake"), fields=COMPARED
+) -> list[str]:
+    """`"field: real X, fake Y"` for each of `fields` on which the records disagree."""
     out = []
-    for field in COMPARED:
+    for field in fields:
         if a.get(field) != b.get(field):
             out.append(f"{field}: {names[0]} {a.get(field)!r}, {names[1]} {b.get(field)!r}")
     return out
