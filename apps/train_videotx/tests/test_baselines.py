@@ -58,3 +58,18 @@ def test_the_evaluator_reports_it_beside_the_model(tiny_run):
     metrics = tiny_run["first"].metrics
     base = metrics["eval/bits_per_dim_previous_frame"]
     assert 0 < base < UNIFORM_BITS and np.isfinite(metrics["eval/bits_per_dim"])
+
+
+def test_random_flip_mirrors_about_half_of_the_clips():
+    from train_videotx.data import RandomFlip
+
+    video = np.arange(2 * 3 * 4 * 3, dtype=np.uint8).reshape(2, 3, 4, 3)
+    flipped = 0
+    for seed in range(200):
+        out = RandomFlip().random_map({"video": video, "label": 1}, np.random.default_rng(seed))
+        assert out["label"] == 1
+        if np.array_equal(out["video"], video):
+            continue
+        np.testing.assert_array_equal(out["video"], video[:, :, ::-1])  # left-right, per frame
+        flipped += 1
+    assert 70 < flipped < 130

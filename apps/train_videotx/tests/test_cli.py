@@ -115,6 +115,8 @@ TRAIN_ERRORS = [
     ),
     (["--config.model.variant=huge"], ["--config.model.variant", "'tiny'", "got 'huge'"]),
     (["--config.model.video_shape=(8, 0, 16)"], ["video_shape", "positive", "(8, 0, 16)"]),
+    (["--config.model.hidden_size=40"], ["--config.model.hidden_size", "multiple of 16", "40"]),
+    (["--config.model.num_layers=0"], ["--config.model.num_layers", ">= 1", "got 0"]),
     (["--config.sample.num_frames=99"], ["--config.sample.num_frames", "16", "got 99"]),
     (["--bogus=1"], ["unrecognized arguments: --bogus=1", "--config=NAME"]),
     (["--config"], ["--config", "expected a value"]),

@@ -19,6 +19,10 @@ def gif_frames(path: str):
 # so that the FVD windows of 9 frames (I3D's minimum) unroll over 3 positions.
 TINY_OVERRIDES = (
     "--config.model.video_shape=(4, 8, 8)",
+    "--config.model.subscale_factor=(2, 2, 2)",
+    "--config.model.hidden_size=32",
+    "--config.model.num_layers=2",
+    "--config.data.random_flip=False",
     "--config.data.size=8",
     "--config.data.num_frames=11",
     "--config.batch_size=4",
@@ -26,6 +30,8 @@ TINY_OVERRIDES = (
     "--config.checkpoint_every=1",
     "--config.eval.every=2",
     "--config.eval.batch_size=2",
+    "--config.eval.num_batches=1",
+    "--config.eval.num_frames=0",
     "--config.sample.every=2",
     "--config.sample.num_samples=2",
     "--config.sample.num_frames=11",

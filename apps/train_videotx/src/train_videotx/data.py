@@ -130,6 +130,15 @@ class RandomSlice(grain.RandomMapTransform):
         return {**element, "slice_index": np.int32(rng.integers(0, self.num_slices))}
 
 
+class RandomFlip(grain.RandomMapTransform):
+    """Mirrors a clip's frames left-right with probability 1/2 (`data.random_flip`)."""
+
+    def random_map(self, element: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
+        if rng.random() < 0.5:
+            return {**element, "video": np.ascontiguousarray(element["video"][:, :, ::-1])}
+        return element
+
+
 @dataclasses.dataclass(frozen=True)
 class PerFrameConditioning(grain.MapTransform):
     """Turns a stored per-frame array (BAIR's `action`) into the model's `conditioning`.
@@ -211,7 +220,7 @@ def train_loader(
     plus `"conditioning": [B, T, C]` float32 when `data.conditioning_key` is set.
 
     Clips longer than the model window `T` are cropped randomly in time (section 4.1), the
-    conditioning with them.
+    conditioning with them; with `data.random_flip` half of them are mirrored left-right.
     """
     first, keys = _reading(conditioning_transform(data))
     return make_loader(
@@ -222,6 +231,7 @@ def train_loader(
         transforms=[
             *first,
             RandomWindow(window, frame_keys=("video", "conditioning")),
+            *([RandomFlip()] if data.get("random_flip", False) else []),
             RandomSlice(num_slices),
         ],
         keys=keys,

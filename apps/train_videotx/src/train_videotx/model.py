@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 from flax import nnx
-from video_training import Checkpointer, make_mesh, replicated
+from video_training import Checkpointer, load_tree, make_mesh, replicated
 
 CONFIG_FILE = "config.json"
 
@@ -39,6 +39,8 @@ def model_config(model: ml_collections.ConfigDict) -> ar_video.VideoTransformerC
             video_shape=tuple(model.video_shape),
             subscale_factor=tuple(model.subscale_factor),
             attention_implementation=model.attention_implementation,
+            hidden_size=int(model.get("hidden_size", 32)),
+            num_layers=int(model.get("num_layers", 2)),
         )
     else:
         cfg = ar_video.paper_config(
@@ -122,12 +124,23 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
 
 
 def restore_params(setup: Setup, workdir: str, step: int | None = None) -> tuple[Any, int]:
-    """Loads `state["params"]` of the newest (or the given) checkpoint in `workdir/checkpoints`.
+    """Loads `state["params"]` of the newest (or the given) checkpoint in `workdir/checkpoints`,
+    or the parameters of a shipped model folder (`pretrained.py`: params.npz).
 
     Returns:
       `(params, step)`.
     """
     import orbax.checkpoint as ocp
+
+    from train_videotx import pretrained
+
+    if pretrained.is_exported(workdir):  # a shipped model: parameters only
+        with open(os.path.join(workdir, pretrained.ABOUT_FILE)) as f:
+            saved_step = int(json.load(f)["step"])
+        if step is not None and int(step) != saved_step:
+            raise ValueError(f"step={step}: {workdir} holds step {saved_step} only")
+        abstract = jax.eval_shape(setup.init_fn, jax.random.key(0))["params"]
+        return load_tree(abstract, os.path.join(workdir, pretrained.PARAMS_FILE)), saved_step
 
     ckpt = Checkpointer(
         os.path.join(workdir, "checkpoints"), handle_sigterm=False, async_save=False

@@ -14,6 +14,7 @@ from video_training import ConfigError, cli
 
 USAGE_EXAMPLES = f"""examples:
   sample-videotx --workdir=runs/default_tiny                 # primed on held-out clips
+  sample-videotx --pretrained --video=me.mp4                 # the shipped model, no training
   sample-videotx --workdir=runs/default_tiny --video=me.mp4 --num_samples=8 --temperature=1.0
   sample-videotx --config=bair --num_samples=16 --compile_only --topology=v5e:2x2
 
@@ -29,7 +30,15 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
-        "--workdir", required=True, help="a train-videotx run (config.json, checkpoints/)"
+        "--workdir", default=None, help="a train-videotx run (config.json, checkpoints/)"
+    )
+    p.add_argument(
+        "--pretrained",
+        nargs="?",
+        const="default_tiny",
+        default=None,
+        help="sample from a model shipped with the app instead of --workdir (default_tiny: "
+        "the no-flag train-videotx run's model, 16x16 frames)",
     )
     p.add_argument("--step", type=int, default=None, help="checkpoint step (default: newest)")
     p.add_argument("--video", default=None, help="prime on this video file (any format PyAV reads)")
@@ -139,7 +148,21 @@ def check_args(
         raise ConfigError(
             f"--formats: expected a comma-separated list of gif, mp4, got {args.formats!r}"
         )
-    cli.check_run_folder(args.workdir, trained_by="train-videotx", step=args.step)
+    from train_videotx import pretrained
+
+    if args.pretrained is not None:
+        if args.workdir:
+            raise ConfigError(
+                f"--pretrained={args.pretrained} and --workdir={args.workdir}: expected one of them"
+            )
+        try:
+            args.workdir = pretrained.folder(args.pretrained)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+    elif not args.workdir:
+        raise ConfigError("required: --workdir=RUN (a train-videotx run) or --pretrained")
+    if not pretrained.is_exported(args.workdir):
+        cli.check_run_folder(args.workdir, trained_by="train-videotx", step=args.step)
     config = load_config(args.workdir)
     num_prime = default_primes(config) if args.num_prime_frames is None else args.num_prime_frames
     num_frames = args.num_frames or config.sample.num_frames
@@ -203,6 +226,7 @@ def run(args: argparse.Namespace) -> tuple[np.ndarray, list[str]]:
         shown = []
     else:
         split = args.split or config.data.eval_split
+        vtx_data.ensure_prepared(config.data)  # shipped models: their data, prepared once
         real, conditioning = vtx_data.heldout_clips(
             config.data.dir,
             split,
@@ -220,7 +244,11 @@ def run(args: argparse.Namespace) -> tuple[np.ndarray, list[str]]:
         window_stride=config.sample.window_stride,
         conditioning=conditioning,
     )
-    out = args.out or os.path.join(args.workdir, "samples", f"sample_step{step}_seed{args.seed}")
+    name = f"sample_step{step}_seed{args.seed}"
+    if args.pretrained is not None:  # not inside the installed package
+        out = args.out or os.path.join("runs", "samples", f"pretrained_{args.pretrained}_{name}")
+    else:
+        out = args.out or os.path.join(args.workdir, "samples", name)
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]
     paths = write_grid(
         out,

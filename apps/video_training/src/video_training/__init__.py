@@ -1,7 +1,7 @@
 """Video datasets (prepared once, read with grain) and training infrastructure shared by the apps."""
 
 from video_training.batchnorm import CrossReplicaBatchNorm, batch_moments, normalize
-from video_training.checkpoint import Checkpointer
+from video_training.checkpoint import Checkpointer, load_tree, save_tree
 from video_training.config import (
     ConfigError,
     ConfigNotFoundError,
@@ -61,11 +61,13 @@ __all__ = [
     "host_to_global",
     "initialize_distributed",
     "load_config_file",
+    "load_tree",
     "make_mesh",
     "normalize",
     "parse_config_args",
     "replicated",
     "sample_grid",
+    "save_tree",
     "to_uint8",
     "tree_is_finite",
     "write_gif",

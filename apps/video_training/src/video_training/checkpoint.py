@@ -132,3 +132,43 @@ class Checkpointer:
             except ValueError:
                 pass
             self._previous_handler = None
+
+
+def _tree_key(path) -> str:
+    return "/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path)
+
+
+def save_tree(tree: Any, path: str) -> None:
+    """Writes every array leaf of `tree` to the `.npz` file `path`, keyed by its tree path.
+
+    For small exported models (parameters without optimizer state); written to a temporary
+    file first and renamed, so `path` is never half written.
+    """
+    leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
+    arrays = {_tree_key(p): np.asarray(jax.device_get(v)) for p, v in leaves}
+    tmp = path + ".tmp.npz"
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def load_tree(abstract: Any, path: str) -> Any:
+    """Reads a `save_tree` file into the structure of `abstract` (shapes and dtypes of its leaves).
+
+    Raises:
+      ValueError: a leaf of `abstract` is missing from the file or stored with another shape.
+    """
+    with np.load(path) as stored:
+        leaves, treedef = jax.tree_util.tree_flatten_with_path(abstract)
+        out = []
+        for p, leaf in leaves:
+            key = _tree_key(p)
+            if key not in stored:
+                raise ValueError(f"{path} has no array {key!r}: saved from another model?")
+            value = stored[key]
+            if value.shape != tuple(leaf.shape):
+                raise ValueError(
+                    f"{path}: {key!r} has shape {value.shape}, the model expects "
+                    f"{tuple(leaf.shape)}"
+                )
+            out.append(jax.numpy.asarray(value, dtype=leaf.dtype))
+    return jax.tree_util.tree_unflatten(treedef, out)

@@ -194,17 +194,41 @@ def tiny_config(
     video_shape: Shape3 = (4, 8, 8),
     subscale_factor: Shape3 = (2, 2, 2),
     attention_implementation: str = "auto",
+    hidden_size: int = 32,
+    num_layers: int = 2,
+    context_kernel: Shape3 | None = None,
 ) -> VideoTransformerConfig:
-    """A two-layer model on 4x8x8 videos (slices of 2x4x4) that runs in seconds on a CPU."""
+    """A small model for CPUs: by default two layers on 4x8x8 videos (slices of 2x4x4).
+
+    Args:
+      first_slice_decoder, conditioning_size, attention_implementation: as in
+        `VideoTransformerConfig`.
+      video_shape: `(T, H, W)` window.
+      subscale_factor: `s`; must divide `video_shape`.
+      hidden_size: `d`, a multiple of 16; `d / 16` heads of 8 features, `de = d / 2`.
+      num_layers: layers per stack (encoder and decoder), alternating blocks of
+        `(t, h / 2, w)` and `(1, h, w)` of the slice `(t, h, w)`, as the paper's schedule does.
+      context_kernel: the encoder's context kernel `k` (None: `k = s`).
+    """
+    if hidden_size < 16 or hidden_size % 16:
+        raise ValueError(f"hidden_size must be a positive multiple of 16, got {hidden_size}")
+    if num_layers < 1:
+        raise ValueError(f"num_layers must be >= 1, got {num_layers}")
+    if any(n % s for n, s in zip(video_shape, subscale_factor)):
+        raise ValueError(
+            f"subscale_factor={tuple(subscale_factor)} must divide video_shape={tuple(video_shape)}"
+        )
     slice_shape = tuple(n // s for n, s in zip(video_shape, subscale_factor))
     t, h, w = slice_shape
-    layers = (LayerConfig((t, max(h // 2, 1), w), 2), LayerConfig((1, h, w), 2))
+    heads = hidden_size // 16
+    pattern = (LayerConfig((t, max(h // 2, 1), w), heads), LayerConfig((1, h, w), heads))
+    layers = tuple(pattern[i % 2] for i in range(num_layers))
     return VideoTransformerConfig(
         video_shape=video_shape,
         subscale_factor=subscale_factor,
-        context_kernel=subscale_factor,
-        hidden_size=32,
-        embedding_size=16,
+        context_kernel=subscale_factor if context_kernel is None else context_kernel,
+        hidden_size=hidden_size,
+        embedding_size=hidden_size // 2,
         head_dim=8,
         encoder_layers=layers,
         decoder_layers=layers,

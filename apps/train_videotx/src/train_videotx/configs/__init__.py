@@ -57,6 +57,19 @@ def validate(config: ml_collections.ConfigDict) -> None:
         "data.worker_count",
         min_value=0,
     )
+    check_int(config, "model.hidden_size", "model.num_layers")
+    check_field(
+        config,
+        "model.hidden_size",
+        config.model.hidden_size % 16 == 0,
+        "a positive multiple of 16",
+    )
+    check_field(
+        config,
+        "data.random_flip",
+        isinstance(config.data.get("random_flip", False), bool),
+        "True or False",
+    )
     check_number(config, "optimizer.learning_rate", "optimizer.eps", above=0)
     check_number(config, "optimizer.decay", "optimizer.momentum", at_least=0, below=1)
     check_number(config, "optimizer.initial_scale", at_least=0)

@@ -25,6 +25,8 @@ def base_config() -> ml_collections.ConfigDict:
     c.data.csv = ""  # folder source: CSV with columns path,label,split
     c.data.tfds_data_dir = ""  # tfds sources: tensorflow-datasets data dir ("" = tfds default)
     c.data.worker_count = 0  # grain worker processes
+    # Training clips mirrored left-right with probability 1/2 (not in the paper; small data).
+    c.data.random_flip = False
     # Per-frame conditioning (section 3.2; appendix A: robot actions): a stored [T, C] array
     # (BAIR: "action") fed to the encoder with model.conditioning_size = C. Frame f gets row
     # f - conditioning_shift (zeros before the clip): BAIR's action[f] moves the arm between
@@ -41,6 +43,8 @@ def base_config() -> ml_collections.ConfigDict:
     c.model.first_slice_decoder = False  # Kinetics: separate decoder for slice (0, 0, 0)
     c.model.video_shape = (16, 64, 64)  # tiny only: (T, H, W) window
     c.model.subscale_factor = (4, 2, 2)  # tiny only
+    c.model.hidden_size = 32  # tiny only: d (a multiple of 16; d / 16 heads, de = d / 2)
+    c.model.num_layers = 2  # tiny only: layers per stack (encoder and decoder)
     c.model.dtype = "float32"  # activations: float32 | bfloat16 (parameters stay float32)
     c.model.remat = False  # recompute each layer in the backward pass (less memory)
     c.model.attention_implementation = "auto"  # block attention: auto | xla | pallas

@@ -1,0 +1,127 @@
+"""TSRU_p against ConvGRU on the embedded camera-motion clips (issue #15, item 2; paper Table 2).
+
+Trains `embedded:tiny` (16x16, 2 conditioning -> 3 predicted frames) with each recurrent unit,
+the same step budget and seeds, then evaluates each on the held-out photos' clips: the motion
+field's end-point error against the true flow (TSRU_p only: ConvGRU has no motion field)
+beside the zero-flow EPE, and the prediction error (MSE, PSNR) of the truncated samples
+against the true continuation beside copying the last conditioning frame. Resumable: a run
+whose workdir holds its final evaluation is read, not retrained.
+
+  python3 -m uv run python apps/train_trivd/experiments/recurrent_units.py
+  python3 -m uv run python apps/train_trivd/experiments/recurrent_units.py \\
+      --units tsru_p --seeds 0 --steps 500
+
+Writes `<out>/<unit>_seed<k>/` (each a `train-trivd` workdir with its log, metrics.jsonl,
+checkpoint, sample grids and motion-field images), `<out>/results.json` and prints a
+Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import os
+import sys
+import time
+
+from video_training.experiments import logged_wall, merge_results, metrics_at, read_text, run_logged
+
+UNITS = ("tsru_p", "convgru")
+FIELDS = ("epe", "epe_zero_flow", "mse", "mse_copy_last", "psnr", "psnr_copy_last")
+
+
+def overrides(unit: str, seed: int, steps: int, workdir: str) -> list[str]:
+    """`train-trivd` flags of one run: `embedded:tiny` with the unit and the step budget."""
+    return [
+        "--config=embedded:tiny",
+        f"--workdir={workdir}",
+        f"--config.seed={seed}",
+        f"--config.model.recurrent_unit={unit}",
+        f"--config.num_steps={steps}",
+        f"--config.checkpoint_every={steps}",
+        f"--config.log_every={max(steps // 20, 1)}",
+        # Optimised XLA code: the longer run repays the extra compile time.
+        "--config.xla_fast_compile=False",
+        "--config.train.ema_decay=0.99",
+        "--config.eval.num_clips=8",  # every held-out clip (data.num_test = 8)
+        "--config.eval.num_samples=8",
+    ]
+
+
+def run_one(unit: str, seed: int, args) -> dict:
+    """Trains one run unless its workdir holds the final evaluation; returns its table row."""
+    name = f"{unit}_seed{seed}"
+    workdir = os.path.join(args.out, name)
+    log_path = os.path.join(args.out, f"{name}.log")
+    result = metrics_at(workdir, args.steps)
+    if "eval/mse" not in result:
+        cmd = [
+            sys.executable,
+            "-m",
+            "train_trivd.main",
+            *overrides(unit, seed, args.steps, workdir),
+        ]
+        rc = run_logged(cmd, log_path, name)
+        result = metrics_at(workdir, args.steps)
+        if rc or "eval/mse" not in result:
+            raise RuntimeError(f"{name} failed (exit {rc}): see {log_path}")
+    row = {"run": name, "unit": unit, "seed": seed, "steps": args.steps}
+    row["wall_seconds"] = logged_wall(read_text(log_path))
+    row.update({k: result.get(f"eval/{k}") for k in FIELDS})
+    print(f"[{time.strftime('%H:%M:%S')}] done {name}: {row}", flush=True)
+    return row
+
+
+def _fmt(v) -> str:
+    return "-" if v is None else f"{v:.4g}"
+
+
+def table(rows: list[dict]) -> str:
+    lines = [
+        (
+            "| unit | seed | steps | wall s | EPE | zero-flow EPE | MSE | copy-last MSE | PSNR dB "
+            "| copy-last PSNR dB |"
+        ),
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        cells = [r["unit"], r["seed"], r["steps"], r["wall_seconds"]]
+        cells += [_fmt(r[k]) for k in ("epe", "epe_zero_flow", "mse", "mse_copy_last")]
+        cells += [_fmt(r[k]) for k in ("psnr", "psnr_copy_last")]
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--units", default=",".join(UNITS), help="comma-separated (default: tsru_p,convgru)"
+    )
+    p.add_argument("--seeds", default="0,1", help="comma-separated ints (default: 0,1)")
+    p.add_argument("--steps", type=int, default=2000, help="training steps per run (default: 2000)")
+    p.add_argument("--jobs", type=int, default=2, help="runs at once (default: 2, one per core)")
+    p.add_argument("--out", default="runs/experiments/trivd_units", help="output folder")
+    args = p.parse_args(argv)
+    units = [u.strip() for u in args.units.split(",") if u.strip()]
+    if not units or any(u not in UNITS for u in units):
+        raise SystemExit(
+            f"--units: expected a comma-separated subset of {UNITS}, got {args.units!r}"
+        )
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    except ValueError:
+        raise SystemExit(f"--seeds: expected comma-separated ints, got {args.seeds!r}") from None
+    if args.steps < 1 or args.jobs < 1 or not seeds:
+        raise SystemExit("--steps and --jobs must be >= 1 and --seeds non-empty")
+    os.makedirs(args.out, exist_ok=True)
+    plan = [(u, k) for k in seeds for u in units]
+    with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
+        rows = list(pool.map(lambda r: run_one(*r, args), plan))
+    print(table(merge_results(os.path.join(args.out, "results.json"), rows)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

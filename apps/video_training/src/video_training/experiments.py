@@ -1,0 +1,64 @@
+"""Helpers of the apps' experiment scripts (`apps/*/experiments/`): runs as logged subprocesses,
+results merged across invocations."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import time
+from collections.abc import Sequence
+
+WALL = "experiment wall: {:.0f} s"
+
+
+def run_logged(cmd: Sequence[str], log_path: str, name: str) -> int:
+    """Runs `cmd` with stdout and stderr into `log_path`, appending its wall time; returns the
+    exit status. Prints a start line with `name`."""
+    print(f"[{time.strftime('%H:%M:%S')}] start {name}", flush=True)
+    t0 = time.time()
+    with open(log_path, "w") as log:
+        rc = subprocess.run(list(cmd), check=False, stdout=log, stderr=subprocess.STDOUT).returncode
+        log.flush()
+        log.write(WALL.format(time.time() - t0) + "\n")
+    return rc
+
+
+def read_text(path: str) -> str:
+    """The file's text, or "" when it does not exist."""
+    if not os.path.exists(path):
+        return ""
+    with open(path) as f:
+        return f.read()
+
+
+def logged_wall(text: str) -> int | None:
+    """The wall seconds `run_logged` appended to a log (the last run), or None."""
+    found = re.findall(r"experiment wall: (\d+) s", text)
+    return int(found[-1]) if found else None
+
+
+def metrics_at(workdir: str, step: int) -> dict:
+    """Every metric logged at `step` in `workdir/metrics.jsonl`, merged ({} when none)."""
+    found: dict = {}
+    for line in read_text(os.path.join(workdir, "metrics.jsonl")).splitlines():
+        row = json.loads(line)
+        if row.get("step") == step:
+            found.update(row)
+    return found
+
+
+def merge_results(path: str, rows: list[dict], key: str = "run") -> list[dict]:
+    """Adds `rows` to the JSON list in `path` (replacing rows with the same `key`), writes it
+    back and returns every row, sorted by `key`: seeds run in separate invocations share one
+    table."""
+    old = json.loads(read_text(path) or "[]")
+    merged = {r[key]: r for r in old}
+    merged.update({r[key]: r for r in rows})
+    out = sorted(merged.values(), key=lambda r: r[key])
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(out, f, indent=1)
+    os.replace(tmp, path)
+    return out
