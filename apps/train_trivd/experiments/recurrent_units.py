@@ -19,12 +19,11 @@ Markdown table.
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import os
 import sys
 import time
 
-from video_training.experiments import logged_wall, merge_results, metrics_at, read_text, run_logged
+from video_training import experiments as ex
 
 UNITS = ("tsru_p", "convgru")
 FIELDS = ("epe", "epe_zero_flow", "mse", "mse_copy_last", "psnr", "psnr_copy_last")
@@ -53,7 +52,7 @@ def run_one(unit: str, seed: int, args) -> dict:
     name = f"{unit}_seed{seed}"
     workdir = os.path.join(args.out, name)
     log_path = os.path.join(args.out, f"{name}.log")
-    result = metrics_at(workdir, args.steps)
+    result = ex.metrics_at(workdir, args.steps)
     if "eval/mse" not in result:
         cmd = [
             sys.executable,
@@ -61,12 +60,12 @@ def run_one(unit: str, seed: int, args) -> dict:
             "train_trivd.main",
             *overrides(unit, seed, args.steps, workdir),
         ]
-        rc = run_logged(cmd, log_path, name)
-        result = metrics_at(workdir, args.steps)
+        rc = ex.run_logged(cmd, log_path, name)
+        result = ex.metrics_at(workdir, args.steps)
         if rc or "eval/mse" not in result:
             raise RuntimeError(f"{name} failed (exit {rc}): see {log_path}")
     row = {"run": name, "unit": unit, "seed": seed, "steps": args.steps}
-    row["wall_seconds"] = logged_wall(read_text(log_path))
+    row["wall_seconds"] = ex.logged_wall(ex.read_text(log_path))
     row.update({k: result.get(f"eval/{k}") for k in FIELDS})
     print(f"[{time.strftime('%H:%M:%S')}] done {name}: {row}", flush=True)
     return row
@@ -76,20 +75,18 @@ def _fmt(v) -> str:
     return "-" if v is None else f"{v:.4g}"
 
 
+HEADER = ("unit", "seed", "steps", "wall s", "EPE", "zero-flow EPE", "MSE", "copy-last MSE")
+HEADER += ("PSNR dB", "copy-last PSNR dB")
+
+
 def table(rows: list[dict]) -> str:
-    lines = [
-        (
-            "| unit | seed | steps | wall s | EPE | zero-flow EPE | MSE | copy-last MSE | PSNR dB "
-            "| copy-last PSNR dB |"
-        ),
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        cells = [r["unit"], r["seed"], r["steps"], r["wall_seconds"]]
-        cells += [_fmt(r[k]) for k in ("epe", "epe_zero_flow", "mse", "mse_copy_last")]
-        cells += [_fmt(r[k]) for k in ("psnr", "psnr_copy_last")]
-        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
-    return "\n".join(lines)
+    return ex.markdown_table(
+        HEADER,
+        [
+            (r["unit"], r["seed"], r["steps"], r["wall_seconds"], *(_fmt(r[k]) for k in FIELDS))
+            for r in rows
+        ],
+    )
 
 
 def main(argv=None) -> int:
@@ -104,22 +101,12 @@ def main(argv=None) -> int:
     p.add_argument("--jobs", type=int, default=2, help="runs at once (default: 2, one per core)")
     p.add_argument("--out", default="runs/experiments/trivd_units", help="output folder")
     args = p.parse_args(argv)
-    units = [u.strip() for u in args.units.split(",") if u.strip()]
-    if not units or any(u not in UNITS for u in units):
-        raise SystemExit(
-            f"--units: expected a comma-separated subset of {UNITS}, got {args.units!r}"
-        )
-    try:
-        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    except ValueError:
-        raise SystemExit(f"--seeds: expected comma-separated ints, got {args.seeds!r}") from None
-    if args.steps < 1 or args.jobs < 1 or not seeds:
-        raise SystemExit("--steps and --jobs must be >= 1 and --seeds non-empty")
-    os.makedirs(args.out, exist_ok=True)
-    plan = [(u, k) for k in seeds for u in units]
-    with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
-        rows = list(pool.map(lambda r: run_one(*r, args), plan))
-    print(table(merge_results(os.path.join(args.out, "results.json"), rows)))
+    units = ex.names_arg(args.units, UNITS, "--units")
+    seeds = ex.seeds_arg(args.seeds)
+    if args.steps < 1:
+        raise SystemExit(f"--steps: expected an integer >= 1, got {args.steps}")
+    plan = [(u, k, args) for k in seeds for u in units]
+    print(table(ex.run_plan(run_one, plan, args.jobs, os.path.join(args.out, "results.json"))))
     return 0
 
 

@@ -23,13 +23,12 @@ Sizes: tiny (d = 32, 2 + 2 layers) and small (d = 64, 4 + 4 layers); k = s throu
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import os
 import re
 import sys
 import time
 
-from video_training.experiments import logged_wall, merge_results, metrics_at, read_text, run_logged
+from video_training import experiments as ex
 
 VARIANTS = {
     "spatiotemporal": {"video_shape": (8, 16, 16), "subscale_factor": (2, 2, 2)},
@@ -72,16 +71,16 @@ def run_one(variant: str, size: str, seed: int, args) -> dict:
     name = f"{variant}_{size}_seed{seed}" + ("" if args.flip else "_noflip")
     workdir = os.path.join(args.out, name)
     log_path = os.path.join(args.out, f"{name}.log")
-    result = metrics_at(workdir, args.steps)
+    result = ex.metrics_at(workdir, args.steps)
     if "eval/bits_per_dim" not in result:
         cmd = [sys.executable, "-m", "train_videotx.main"]
-        rc = run_logged(
+        rc = ex.run_logged(
             cmd + overrides(variant, size, seed, args.steps, workdir, args.flip), log_path, name
         )
-        result = metrics_at(workdir, args.steps)
+        result = ex.metrics_at(workdir, args.steps)
         if rc or "eval/bits_per_dim" not in result:
             raise RuntimeError(f"{name} failed (exit {rc}): see {log_path}")
-    text = read_text(log_path)
+    text = ex.read_text(log_path)
     params = re.search(r": ([\d,]+) parameters", text)
     trained = re.findall(r"from step 0 to \d+ in (\d+) s", text)
     row = {
@@ -93,7 +92,7 @@ def run_one(variant: str, size: str, seed: int, args) -> dict:
         "steps": args.steps,
         "parameters": int(params.group(1).replace(",", "")) if params else None,
         # This run's training wall time (train-videotx's summary line), else the process's.
-        "wall_seconds": int(trained[-1]) if trained else logged_wall(text),
+        "wall_seconds": int(trained[-1]) if trained else ex.logged_wall(text),
         "bits_per_dim": result["eval/bits_per_dim"],
         "previous_frame": result["eval/bits_per_dim_previous_frame"],
     }
@@ -105,32 +104,39 @@ def run_one(variant: str, size: str, seed: int, args) -> dict:
     return row
 
 
+HEADER = (
+    "variant",
+    "size",
+    "parameters",
+    "flips",
+    "seed",
+    "steps",
+    "train s",
+    "held-out bits/dim",
+    "previous frame",
+    "model - baseline",
+)
+
+
 def table(rows: list[dict]) -> str:
-    lines = [
-        (
-            "| variant | size | parameters | flips | seed | steps | train s | held-out bits/dim "
-            "| previous frame | model - baseline |"
-        ),
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['variant']} | {r['size']} | {r['parameters']:,} | {'yes' if r.get('flip', True) else 'no'} "
-            f"| {r['seed']} | {r['steps']} "
-            f"| {r.get('wall_seconds')} | {r['bits_per_dim']:.3f} | {r['previous_frame']:.3f} "
-            f"| {r['bits_per_dim'] - r['previous_frame']:+.3f} |"
-        )
-    return "\n".join(lines)
-
-
-def _names(text: str, allowed, flag: str) -> list[str]:
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    bad = [n for n in names if n not in allowed]
-    if not names or bad:
-        raise SystemExit(
-            f"{flag}: expected a comma-separated subset of {sorted(allowed)}, got {text!r}"
-        )
-    return names
+    return ex.markdown_table(
+        HEADER,
+        [
+            (
+                r["variant"],
+                r["size"],
+                f"{r['parameters']:,}",
+                "yes" if r.get("flip", True) else "no",
+                r["seed"],
+                r["steps"],
+                r.get("wall_seconds"),
+                f"{r['bits_per_dim']:.3f}",
+                f"{r['previous_frame']:.3f}",
+                f"{r['bits_per_dim'] - r['previous_frame']:+.3f}",
+            )
+            for r in rows
+        ],
+    )
 
 
 def main(argv=None) -> int:
@@ -147,19 +153,13 @@ def main(argv=None) -> int:
     )
     p.add_argument("--out", default="runs/experiments/videotx_variants", help="output folder")
     args = p.parse_args(argv)
-    variants = _names(args.variants, VARIANTS, "--variants")
-    sizes = _names(args.sizes, SIZES, "--sizes")
-    try:
-        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    except ValueError:
-        raise SystemExit(f"--seeds: expected comma-separated ints, got {args.seeds!r}") from None
-    if args.steps < 1 or args.jobs < 1 or not seeds:
-        raise SystemExit("--steps and --jobs must be >= 1 and --seeds non-empty")
-    os.makedirs(args.out, exist_ok=True)
-    plan = [(v, s, k) for s in sizes for v in variants for k in seeds]
-    with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
-        rows = list(pool.map(lambda r: run_one(*r, args), plan))
-    print(table(merge_results(os.path.join(args.out, "results.json"), rows)))
+    variants = ex.names_arg(args.variants, VARIANTS, "--variants")
+    sizes = ex.names_arg(args.sizes, SIZES, "--sizes")
+    seeds = ex.seeds_arg(args.seeds)
+    if args.steps < 1:
+        raise SystemExit(f"--steps: expected an integer >= 1, got {args.steps}")
+    plan = [(v, s, k, args) for s in sizes for v in variants for k in seeds]
+    print(table(ex.run_plan(run_one, plan, args.jobs, os.path.join(args.out, "results.json"))))
     return 0
 
 

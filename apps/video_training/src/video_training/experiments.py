@@ -62,3 +62,44 @@ def merge_results(path: str, rows: list[dict], key: str = "run") -> list[dict]:
         json.dump(out, f, indent=1)
     os.replace(tmp, path)
     return out
+
+
+def names_arg(text: str, allowed, flag: str) -> list[str]:
+    """A comma-separated subset of `allowed` from flag `flag`; SystemExit naming it otherwise."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names or any(n not in allowed for n in names):
+        raise SystemExit(
+            f"{flag}: expected a comma-separated subset of {sorted(allowed)}, got {text!r}"
+        )
+    return names
+
+
+def seeds_arg(text: str) -> list[int]:
+    """`--seeds`: comma-separated ints, at least one."""
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        seeds = []
+    if not seeds:
+        raise SystemExit(f"--seeds: expected comma-separated ints, got {text!r}")
+    return seeds
+
+
+def run_plan(run_one, plan: Sequence[tuple], jobs: int, results_path: str) -> list[dict]:
+    """Calls `run_one(*entry)` for each plan entry, `jobs` at a time (each starts a process),
+    merges the rows into `results_path` (`merge_results`) and returns every row there."""
+    import concurrent.futures
+
+    if jobs < 1:
+        raise SystemExit(f"--jobs: expected an integer >= 1, got {jobs}")
+    os.makedirs(os.path.dirname(results_path) or ".", exist_ok=True)
+    with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
+        rows = list(pool.map(lambda entry: run_one(*entry), plan))
+    return merge_results(results_path, rows)
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence]) -> str:
+    """A Markdown table of `rows` (cells formatted with `str`) under `header`."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
