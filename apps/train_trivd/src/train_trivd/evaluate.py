@@ -16,7 +16,7 @@ import numpy as np
 import warp_ops
 from flax import nnx
 from PIL import Image
-from video_training import flow_grid, sample_grid, to_uint8, write_gif, write_mp4
+from video_training import GRID_MIN_SIZE, flow_grid, sample_grid, to_uint8, write_gif, write_mp4
 
 from train_trivd.motion import (
     end_point_error,
@@ -206,7 +206,7 @@ def write_outputs(
       name -> written path.
     """
     os.makedirs(out_dir, exist_ok=True)
-    grid = sample_grid(clips, num_cond, min_size=64)  # small frames enlarged, nearest
+    grid = sample_grid(clips, num_cond, min_size=GRID_MIN_SIZE)
     paths = {"samples": write_gif(os.path.join(out_dir, f"samples_{tag}.gif"), grid)}
     if mp4:
         paths["samples_mp4"] = write_mp4(os.path.join(out_dir, f"samples_{tag}.mp4"), grid)
@@ -313,11 +313,11 @@ class Evaluator:
         metrics: dict[str, float] = {}
         # Prediction error against the true continuation, beside copying the last
         # conditioning frame (a model that learned deterministic motion beats copying).
-        truth = np.concatenate([b["video"][:, tc : tc + mc.num_pred_frames] for b in self.batches])
+        real = np.concatenate([b["video"] for b in self.batches])
+        truth = real[:, tc : tc + mc.num_pred_frames]
         if truth.shape == clips[:, tc:].shape:
-            last = np.concatenate([b["video"][:, tc - 1 : tc] for b in self.batches])
             metrics["mse"], metrics["psnr"] = prediction_error(clips[:, tc:], truth)
-            copy = np.broadcast_to(last, truth.shape)
+            copy = np.broadcast_to(real[:, tc - 1 : tc], truth.shape)
             metrics["mse_copy_last"], metrics["psnr_copy_last"] = prediction_error(copy, truth)
         if flows is not None:
             metrics["motion_magnitude"] = float(np.mean(np.linalg.norm(flows, axis=-1)))

@@ -240,9 +240,9 @@ def main(argv: list[str]) -> int:
     tag = f"step_{step:07d}_trunc_{'none' if trunc is None else f'{trunc:g}'}"
     paths = write_outputs(out, tag, videos, tc, flows, mp4=not args.no_mp4)
     if clips.shape[1] > tc:  # the real continuation, for comparison
-        from video_training import sample_grid, write_gif
+        from video_training import GRID_MIN_SIZE, sample_grid, write_gif
 
-        grid = sample_grid(clips, tc, min_size=64)
+        grid = sample_grid(clips, tc, min_size=GRID_MIN_SIZE)
         paths["ground_truth"] = write_gif(os.path.join(out, f"ground_truth_{tag}.gif"), grid)
     print(f"sample-trivd: step {step}, {clips.shape[0]} clip(s) from {source} x {args.num_samples}")
     for name, path in paths.items():

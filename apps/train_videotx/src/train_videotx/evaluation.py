@@ -14,14 +14,12 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from flax import nnx
-from video_training import sample_grid, write_gif, write_mp4
+from video_training import GRID_MIN_SIZE, sample_grid, write_gif, write_mp4
 
 from train_videotx import data as vtx_data
 from train_videotx.model import Setup
 
 log = logging.getLogger(__name__)
-
-GRID_MIN_SIZE = 64  # sample grids show frames enlarged (nearest) to at least 64 px
 
 
 @functools.partial(jax.jit, static_argnums=(0, 4))

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 from flax import nnx
-from video_training import Checkpointer, load_tree, make_mesh, replicated
+from video_training import Checkpointer, make_mesh, replicated
 
 CONFIG_FILE = "config.json"
 
@@ -135,12 +135,8 @@ def restore_params(setup: Setup, workdir: str, step: int | None = None) -> tuple
     from train_videotx import pretrained
 
     if pretrained.is_exported(workdir):  # a shipped model: parameters only
-        with open(os.path.join(workdir, pretrained.ABOUT_FILE)) as f:
-            saved_step = int(json.load(f)["step"])
-        if step is not None and int(step) != saved_step:
-            raise ValueError(f"step={step}: {workdir} holds step {saved_step} only")
         abstract = jax.eval_shape(setup.init_fn, jax.random.key(0))["params"]
-        return load_tree(abstract, os.path.join(workdir, pretrained.PARAMS_FILE)), saved_step
+        return pretrained.load(abstract, workdir, step)
 
     ckpt = Checkpointer(
         os.path.join(workdir, "checkpoints"), handle_sigterm=False, async_save=False

@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import sys
+from typing import Any
 
 import numpy as np
 
@@ -50,6 +51,21 @@ def folder(name: str = DEFAULT) -> str:
 def is_exported(workdir: str) -> bool:
     """Whether `workdir` is an exported model (params.npz) rather than a training run."""
     return os.path.isfile(os.path.join(workdir, PARAMS_FILE))
+
+
+def load(abstract_params: Any, folder: str, step: int | None = None) -> tuple[Any, int]:
+    """`(params, step)` of the shipped model in `folder`, in the structure of `abstract_params`.
+
+    Raises:
+      ValueError: `step` is not the one it holds, or its arrays do not fit the model.
+    """
+    from video_training import load_tree
+
+    with open(os.path.join(folder, ABOUT_FILE)) as f:
+        saved = int(json.load(f)["step"])
+    if step is not None and int(step) != saved:
+        raise ValueError(f"step={step}: {folder} holds step {saved} only")
+    return load_tree(abstract_params, os.path.join(folder, PARAMS_FILE)), saved
 
 
 def export(workdir: str, out: str, step: int | None = None) -> str:
@@ -100,13 +116,13 @@ def main(argv=None) -> int:
         "--out", default=None, help=f"output folder (default: {PRETRAINED_DIR}/<config name>)"
     )
     args = p.parse_args(argv)
-    from video_training import cli
+    from video_training import ConfigError, cli
 
     from train_videotx import model as vtx_model
 
     try:
         cli.check_run_folder(args.workdir, trained_by="train-videotx", step=args.step)
-    except Exception as e:  # noqa: BLE001 - the message names the problem
+    except ConfigError as e:  # the message names the problem
         p.error(str(e))
     out = args.out or os.path.join(PRETRAINED_DIR, vtx_model.load_config(args.workdir).name)
     print(f"exported: {export(args.workdir, out, args.step)}")

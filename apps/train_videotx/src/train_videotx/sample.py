@@ -12,6 +12,8 @@ import ml_collections
 import numpy as np
 from video_training import ConfigError, cli
 
+from train_videotx import pretrained
+
 USAGE_EXAMPLES = f"""examples:
   sample-videotx --workdir=runs/default_tiny                 # primed on held-out clips
   sample-videotx --pretrained --video=me.mp4                 # the shipped model, no training
@@ -35,7 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--pretrained",
         nargs="?",
-        const="default_tiny",
+        const=pretrained.DEFAULT,
         default=None,
         help="sample from a model shipped with the app instead of --workdir (default_tiny: "
         "the no-flag train-videotx run's model, 16x16 frames)",
@@ -148,8 +150,6 @@ def check_args(
         raise ConfigError(
             f"--formats: expected a comma-separated list of gif, mp4, got {args.formats!r}"
         )
-    from train_videotx import pretrained
-
     if args.pretrained is not None:
         if args.workdir:
             raise ConfigError(

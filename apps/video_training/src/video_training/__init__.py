@@ -28,10 +28,18 @@ from video_training.mesh import (
 from video_training.metrics import JsonlWriter, ProgressLine, create_writer
 from video_training.nan_guard import NonFiniteLossError, check_metrics, tree_is_finite
 from video_training.trainer import PeriodicHook, Trainer, TrainerConfig, TrainResult, count_params
-from video_training.video_io import flow_grid, sample_grid, to_uint8, write_gif, write_mp4
+from video_training.video_io import (
+    GRID_MIN_SIZE,
+    flow_grid,
+    sample_grid,
+    to_uint8,
+    write_gif,
+    write_mp4,
+)
 
 __all__ = [
     "DATA_AXIS",
+    "GRID_MIN_SIZE",
     "MODEL_AXIS",
     "Checkpointer",
     "ConfigError",

@@ -10,7 +10,8 @@ import subprocess
 import time
 from collections.abc import Sequence
 
-WALL = "experiment wall: {:.0f} s"
+WALL = "experiment wall: {:.0f} s"  # the line run_logged appends ...
+WALL_PATTERN = r"experiment wall: (\d+) s"  # ... and logged_wall reads
 
 
 def run_logged(cmd: Sequence[str], log_path: str, name: str) -> int:
@@ -20,7 +21,6 @@ def run_logged(cmd: Sequence[str], log_path: str, name: str) -> int:
     t0 = time.time()
     with open(log_path, "w") as log:
         rc = subprocess.run(list(cmd), check=False, stdout=log, stderr=subprocess.STDOUT).returncode
-        log.flush()
         log.write(WALL.format(time.time() - t0) + "\n")
     return rc
 
@@ -35,7 +35,7 @@ def read_text(path: str) -> str:
 
 def logged_wall(text: str) -> int | None:
     """The wall seconds `run_logged` appended to a log (the last run), or None."""
-    found = re.findall(r"experiment wall: (\d+) s", text)
+    found = re.findall(WALL_PATTERN, text)
     return int(found[-1]) if found else None
 
 

@@ -21,6 +21,10 @@ def to_uint8(video: np.ndarray) -> np.ndarray:
     return np.clip(np.round((video.astype(np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
+# Frames of sample grids are enlarged (nearest) to at least this many pixels by the apps.
+GRID_MIN_SIZE = 64
+
+
 def sample_grid(
     videos: np.ndarray,
     num_cond: int,
