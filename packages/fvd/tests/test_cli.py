@@ -1,5 +1,6 @@
 """The `fvd REAL FAKE` command on folders of video files written with PyAV."""
 
+import os
 import re
 
 import av
@@ -62,6 +63,9 @@ def test_folders_and_saved_stats(folders, tmp_path, capsys, batch_size):
     assert main([str(real), str(fake), *args]) == 0
     line, value, _ = _result(capsys)
     assert "real 4 clips, fake 4 clips, 16 frames, stride 1, first" in line and value > 0
+    # The compiled network was kept for the next run (conftest points FVD_XLA_CACHE at a
+    # fresh folder, the --xla-cache default).
+    assert os.listdir(os.environ["FVD_XLA_CACHE"])
     r = FVDStatistics.load(stats_dir / "real_stats.npz")
     f = FVDStatistics.load(stats_dir / "fake_stats.npz")
     assert r.n == f.n == 4

@@ -64,3 +64,48 @@ def test_nine_frames_run():
     clip = jax.random.uniform(jax.random.key(3), (1, fvd.MIN_FRAMES, 32, 32, 3), maxval=255.0)
     logits = fvd.embed(np.asarray(clip))
     assert logits.shape == (1, 400) and np.all(np.isfinite(logits))
+
+
+def test_clip_stream_mixes_frame_sizes_in_full_batches(real_clips, real_logits):
+    """Clips of two frame sizes in one stream: the logits of `embed` on each, in order, and
+    only the last batch padded (3 batches of 2 for 5 clips, not one per size change)."""
+    from fvd.embedding import ClipStream
+
+    small = real_clips[:, :, ::2, ::2]  # [4, 16, 72, 88, 3]
+    small_logits = fvd.embed(small[:1], batch_size=1)
+    stream = ClipStream(batch_size=2, name="mixed")
+    order = [(real_clips, 0), (small, 0), (real_clips, 1), (real_clips, 2), (real_clips, 3)]
+    got = {}
+    for i, (clips, k) in enumerate(order):
+        stream.add(clips[k])
+        for labels, logits in stream.ready(in_flight=1):
+            got.update(zip(labels, logits))
+    assert len(stream._running) <= 1  # one batch in flight
+    for labels, logits in stream.close():
+        got.update(zip(labels, logits))
+    assert sorted(got) == [0, 1, 2, 3, 4] and stream.count == 5
+    want = [real_logits[0], small_logits[0], *real_logits[1:]]
+    np.testing.assert_allclose(np.stack([got[i] for i in range(5)]), want, rtol=1e-4, atol=1e-3)
+
+
+def test_clip_stream_names_the_bad_clip():
+    from fvd.embedding import ClipStream
+
+    clip = np.full((9, 8, 8, 3), 0.5, np.float32)
+    stream = ClipStream(batch_size=2, name="fake")
+    with pytest.raises(ValueError, match=r"fake\[a\] has 10 frames, the stream's clips 9"):
+        stream.add(clip, "b")
+        stream.add(np.zeros((10, 8, 8, 3), np.float32), "a")
+    stream = ClipStream(batch_size=1, name="fake")
+    stream.add(clip * 255, "ok")
+    bad = clip.copy()
+    bad[3, 2, 2, 1] = np.nan
+    stream.add(bad, "clip_7.mp4")
+    with pytest.raises(ValueError, match=r"fake\[clip_7.mp4\] contains NaN or Inf"):
+        stream.close()
+    stream = ClipStream(batch_size=1, name="real")
+    stream.add(clip)  # float in [0, 1] under the default 0..255 range
+    with pytest.raises(ValueError, match=r"real\[0\] is float with values in \[0.5, 0.5\]"):
+        stream.close()
+    with pytest.raises(ValueError, match="batch_size must be a positive int, got 0"):
+        ClipStream(batch_size=0)

@@ -76,3 +76,63 @@ def test_fvd_needs_two_videos_per_set():
         fvd.fvd(one, two)
     with pytest.raises(ValueError, match="fake_videos must contain at least 2 videos.*got N=1"):
         fvd.fvd(two, one)
+
+
+@pytest.mark.parametrize(
+    "t,h,w,kernel,strides",
+    [
+        (16, 40, 37, (7, 7, 7), (2, 2, 2)),  # the RGB stem's shape, odd width
+        (9, 17, 16, (7, 7, 7), (2, 2, 2)),  # the minimum clip length
+        (10, 12, 9, (3, 5, 3), (3, 1, 2)),  # time stride 3, kernel taps not a multiple of it
+        (5, 8, 9, (1, 3, 3), (1, 1, 1)),
+        (4, 6, 6, (2, 3, 3), (4, 2, 2)),  # time stride larger than the kernel
+    ],
+)
+def test_frame_convs_equal_the_3d_convolution(t, h, w, kernel, strides):
+    from fvd.i3d import conv3d_as_frame_convs
+
+    kx, kk = jax.random.split(jax.random.key(1))
+    x = jax.random.normal(kx, (2, t, h, w, 3)) + 0.1
+    k = jax.random.normal(kk, (*kernel, 3, 5)) + 0.1
+    hi = jax.lax.Precision.HIGHEST
+    want = jax.lax.conv_general_dilated(
+        x, k, strides, "SAME", dimension_numbers=("NDHWC", "DHWIO", "NDHWC"), precision=hi
+    )
+    got = conv3d_as_frame_convs(x, k, strides, hi)
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "window,strides",
+    [
+        ((3, 3, 3), (1, 1, 1)),
+        ((1, 3, 3), (1, 2, 2)),
+        ((3, 3, 3), (2, 2, 2)),
+        ((2, 2, 2), (2, 2, 2)),
+    ],
+)
+def test_separable_max_pool_is_exact(window, strides):
+    import flax.linen as nn
+    from fvd.i3d import max_pool_same
+
+    x = jax.random.normal(jax.random.key(2), (2, 9, 15, 14, 4))
+    want = nn.max_pool(x, window, strides=strides, padding="SAME")
+    np.testing.assert_array_equal(max_pool_same(x, window, strides), want)
+
+
+def test_frame_stem_has_the_same_parameters_and_output():
+    from fvd.i3d import Unit3D
+
+    x = jax.ShapeDtypeStruct((1, 16, 224, 224, 3), jnp.float32)
+    shapes = [jax.eval_shape(InceptionI3d(frame_stem=f).init, jax.random.key(0), x) for f in (0, 1)]
+    assert jax.tree.structure(shapes[0]) == jax.tree.structure(shapes[1])
+    assert jax.tree.leaves(shapes[0]) == jax.tree.leaves(shapes[1])
+    # The stem unit alone, on real-sized frames, with the 3D and the frame-wise convolution.
+    clip = jax.random.uniform(jax.random.key(3), (1, 9, 64, 48, 3), minval=-1, maxval=1)
+    plain = Unit3D(64, (7, 7, 7), strides=(2, 2, 2), precision=jax.lax.Precision.HIGHEST)
+    variables = plain.init(jax.random.key(4), clip)
+    frames = plain.clone(frame_convs=True)
+    np.testing.assert_allclose(
+        frames.apply(variables, clip), plain.apply(variables, clip), rtol=1e-5, atol=1e-5
+    )

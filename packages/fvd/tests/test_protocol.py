@@ -18,22 +18,46 @@ FEATURES = 400
 
 
 class FakeNetwork:
-    """Stands in for `embed_async`: records each batch, embeds clips by their pixels."""
+    """Stands in for `ClipStream`: records each batch, embeds clips by their pixels."""
 
     def __init__(self):
-        self.batches: list[tuple[int, ...]] = []
+        self.batches: list[list[tuple[int, ...]]] = []  # the clip shapes of each network call
 
-    def __call__(self, videos, **kwargs):
-        videos = np.asarray(videos)
-        self.batches.append(videos.shape)
-        flat = videos.reshape(videos.shape[0], -1)[:, :FEATURES].astype(np.float32)
-        return lambda: flat
+    def __call__(self, *, batch_size, **kwargs):
+        return _FakeStream(self, batch_size)
+
+
+class _FakeStream:
+    def __init__(self, network, batch_size):
+        self.network, self.batch_size = network, batch_size
+        self.waiting, self.done, self.count = [], [], 0
+
+    def add(self, clip, label=None):
+        self.waiting.append((self.count if label is None else label, np.asarray(clip)))
+        self.count += 1
+        if len(self.waiting) == self.batch_size:
+            self._dispatch()
+
+    def _dispatch(self):
+        items, self.waiting = self.waiting, []
+        self.network.batches.append([c.shape for _, c in items])
+        flat = [c.reshape(-1)[:FEATURES].astype(np.float32) for _, c in items]
+        self.done.append(([label for label, _ in items], np.stack(flat)))
+
+    def ready(self, in_flight=1):
+        out, self.done = self.done, []
+        return out
+
+    def close(self):
+        if self.waiting:
+            self._dispatch()
+        return self.ready(0)
 
 
 @pytest.fixture
 def network(monkeypatch):
     fake = FakeNetwork()
-    monkeypatch.setattr(cli, "embed_async", fake)
+    monkeypatch.setattr(cli, "ClipStream", fake)
     return fake
 
 
@@ -42,7 +66,7 @@ def refuse_network(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("the network ran before the inputs were checked")
 
-    monkeypatch.setattr(cli, "embed_async", refuse)
+    monkeypatch.setattr(cli, "ClipStream", refuse)
 
 
 def _videos(n=6, t=40, size=16, seed=0):
@@ -136,7 +160,11 @@ def test_mixed_frame_sizes_fill_whole_batches_in_source_order(tmp_path, capsys, 
         _write_frames(root / f"clip_{2 * i}", small[i])
         _write_frames(root / f"clip_{2 * i + 1}", large[i])
     real, _ = _stats(tmp_path, capsys, [str(root), str(root), "--batch-size", "3"])
-    assert network.batches[:2] == [(3, 16, 8, 8, 3), (3, 16, 12, 12, 3)]  # no half batches
+    small_shape, large_shape = (16, 8, 8, 3), (16, 12, 12, 3)
+    # Full batches across sizes, in source order (no batch cut short at a size change).
+    assert network.batches[:2] == [[small_shape, large_shape, small_shape]] + [
+        [large_shape, small_shape, large_shape]
+    ]
     order = [small[0], large[0], small[1], large[1], small[2], large[2]]
     expected = np.stack([c.reshape(-1)[:FEATURES] for c in order]).astype(np.float32)
     np.testing.assert_array_equal(real.features, expected)
@@ -156,7 +184,7 @@ def test_resolution_crops_and_resizes_before_the_network(tmp_path, capsys, netwo
     wide = _videos(n=3, t=16, size=24)[:, :, :16]  # 16x24 frames
     array = _save(tmp_path / "wide.npy", np.ascontiguousarray(wide))
     real, _ = _stats(tmp_path, capsys, [array, array, "--resolution", "8"])
-    assert network.batches[0][2:4] == (8, 8)
+    assert network.batches[0][0][1:3] == (8, 8)
     assert real.provenance["source_sizes"] == ["16x24"]
     assert real.provenance["frame_sizes"] == ["8x8"] and "8x8" in real.provenance["resize"]
     # A constant frame stays constant: the crop takes the centre 16x16, resizing keeps values.

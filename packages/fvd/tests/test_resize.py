@@ -56,3 +56,17 @@ def test_bad_arguments():
         resize_bilinear_tf1(np.zeros((4, 4), np.float32), (2, 2))
     with pytest.raises(ValueError, match="size must be"):
         resize_bilinear_tf1(IMAGE, (0, 2))
+
+
+def test_integer_input_gives_the_float_input_values():
+    # uint8 frames are gathered before the cast to float32: bit-for-bit the values of
+    # resizing the same frames given as float32, and so the same I3D input.
+    from fvd.embedding import _preprocess
+
+    x = np.asarray(jax.random.randint(jax.random.key(1), (2, 3, 45, 61, 3), 0, 256), np.uint8)
+    for size in ((224, 224), (20, 30)):
+        got = resize_bilinear_tf1(x, size)
+        assert got.dtype == jnp.float32
+        np.testing.assert_array_equal(got, resize_bilinear_tf1(x.astype(np.float32), size))
+    for a, b in zip(_preprocess(x, 0.0, 255.0), _preprocess(x.astype(np.float32), 0.0, 255.0)):
+        np.testing.assert_array_equal(a, b)

@@ -19,7 +19,7 @@ import numpy as np
 
 from fvd import provenance as prov
 from fvd.clips import SAMPLINGS, STARTS, ClipProtocol, find_sources, iter_clips, probe
-from fvd.embedding import DEFAULT_BATCH_SIZE, check_video_shape, embed_async
+from fvd.embedding import DEFAULT_BATCH_SIZE, ClipStream, check_video_shape
 from fvd.frechet import frechet_distance, kernel_distance
 from fvd.i3d import MIN_FRAMES, NUM_CLASSES
 from fvd.statistics import FVDStatistics
@@ -136,6 +136,13 @@ def _parser() -> argparse.ArgumentParser:
         help="split each set into this many disjoint subsets and report the mean and the "
         "sample standard deviation (ddof 1) of their distances",
     )
+    run.add_argument(
+        "--xla-cache",
+        metavar="DIR",
+        default=os.environ.get("FVD_XLA_CACHE", os.path.join("~", ".cache", "fvd", "xla")),
+        help="keep compiled I3D programs here, so later runs skip compiling (several seconds "
+        "on a CPU); '' turns it off; the environment variable FVD_XLA_CACHE replaces it",
+    )
     run.add_argument("--skip-bad", action="store_true", help="skip unreadable or short videos")
     run.add_argument("--save-stats", metavar="DIR", default=None, help="write real/fake .npz stats")
     run.add_argument(
@@ -245,31 +252,20 @@ def _clips(side: Side, args) -> Iterator[tuple[int, list[np.ndarray], tuple[int,
 def embed_side(side: Side, args) -> tuple[np.ndarray, dict[str, Any]]:
     """`([clips, 400] embeddings in source order, provenance)` of a video side.
 
-    Decoded clips are grouped by frame size into full batches (no batch ends early at a size
-    change); one batch is embedded while the next is decoded.
+    Each decoded clip is resized as it arrives, so clips of every frame size share full
+    network batches (only the last one is padded); one batch runs while the next is decoded.
     """
-    kw = {
-        "batch_size": args.batch_size,
-        "value_range": tuple(args.value_range),
-        "pad_to": args.batch_size,  # a short last batch reuses the compiled network
-        "name": side.desc,
-    }
-    buckets: dict[tuple, list[tuple[int, np.ndarray]]] = {}
+    stream = ClipStream(
+        batch_size=args.batch_size, value_range=tuple(args.value_range), name=side.desc
+    )
     done: list[tuple[list[int], np.ndarray]] = []
-    pending: list[tuple[list[int], Any]] = []
-    source_shapes, frame_shapes, order, videos = set(), set(), 0, 0
+    source_shapes, frame_shapes, videos = set(), set(), 0
     t0 = time.perf_counter()
 
-    def drain(in_flight, bar):
-        while len(pending) > in_flight:
-            finished, finish = pending.pop(0)
-            done.append((finished, finish()))
-            bar.update(len(finished))
-
-    def dispatch(items, bar):
-        orders = [o for o, _ in items]
-        pending.append((orders, embed_async(np.stack([c for _, c in items]), **kw)))
-        drain(1, bar)  # keep one batch in flight
+    def collect(batches, bar):
+        for orders, emb in batches:
+            done.append((orders, emb))
+            bar.update(len(orders))
 
     with _progress(side.expected_clips, side.desc, args.progress) as bar:
         for _, clips, source_shape in _clips(side, args):
@@ -277,14 +273,10 @@ def embed_side(side: Side, args) -> tuple[np.ndarray, dict[str, Any]]:
             source_shapes.add(source_shape)  # before any --resolution
             for clip in clips:
                 frame_shapes.add(clip.shape)
-                bucket = buckets.setdefault(clip.shape, [])
-                bucket.append((order, clip))
-                order += 1
-                if len(bucket) == args.batch_size:
-                    dispatch(buckets.pop(clip.shape), bar)
-        for items in buckets.values():
-            dispatch(items, bar)
-        drain(0, bar)
+                stream.add(clip)
+                collect(stream.ready(in_flight=1), bar)
+        collect(stream.close(), bar)
+    order = stream.count
     embeddings = np.empty((order, NUM_CLASSES), np.float32)
     for orders, emb in done:
         embeddings[orders] = emb
@@ -452,9 +444,19 @@ def run(args: argparse.Namespace) -> str:
     return format_line(result)
 
 
+def _use_xla_cache(directory: str) -> None:
+    """JAX's persistent compilation cache in `directory` (programs compiling in >= 1 s)."""
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", directory)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Console entry point; returns the exit status (2 on bad input)."""
     args = _parser().parse_args(argv)
+    if args.xla_cache:
+        _use_xla_cache(os.path.expanduser(args.xla_cache))
     try:
         line = run(args)
     except (ValueError, TypeError, OSError) as e:  # bad input: a message, not a traceback
