@@ -107,3 +107,23 @@ def test_train_batches_carry_one_real_batch_per_d_update(fresh, tmp_path):
 def test_paper_configs_draw_a_fresh_real_batch_per_d_update():
     for name in ("kinetics600", "bair", "ucf101", "embedded"):
         assert load_config_file(resolve_config(name)).data.fresh_real_batches is True, name
+
+
+def test_camera_trajectory_is_validated_and_renders_its_own_set(tmp_path):
+    from train_trivd.configs import validate
+    from video_training import ConfigError
+    from video_training.data import make_loader
+
+    cfg = load_config_file(f"{CONFIG_DIR}/embedded.py:tiny")
+    cfg.data.update(root=str(tmp_path), camera_trajectory="wavy")
+    with pytest.raises(ConfigError, match="data.camera_trajectory.*'wavy'"):
+        validate(cfg)
+    cfg.data.update(camera_trajectory="linear", num_train=8, num_test=2)
+    validate(cfg)
+    linear = data.data_dir(cfg)
+    assert linear.endswith("_linear" + os.sep + "camera_motion")
+    cfg.data.camera_trajectory = "smooth"
+    assert data.data_dir(cfg) == linear.replace("_linear", "")  # the old folder name
+    batch = next(iter(make_loader(linear, "train", global_batch_size=8, seed=0)))
+    steps = np.diff(batch["trajectory"].astype(np.float64), axis=1)  # [8, T - 1, 3]
+    np.testing.assert_allclose(steps, np.broadcast_to(steps[:, :1], steps.shape), atol=1e-4)

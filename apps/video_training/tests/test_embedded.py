@@ -17,6 +17,7 @@ from video_training.data import (
 from video_training.data.embedded import (
     TEST_PHOTOS,
     TRAIN_PHOTOS,
+    CameraMotionSource,
     bilinear_sample,
     frame_histogram,
     shot_segments,
@@ -121,3 +122,26 @@ def test_embedded_reads_with_trivd_transforms(embedded):
     assert batch["video"].shape == (4, 8, 48, 48, 3) and batch["video"].dtype == np.float32
     assert batch["flow"].shape == (4, 7, 48, 48, 2)
     assert batch["trajectory"].shape == (4, 8, 3)
+
+
+def _trajectories(kind: str) -> list[np.ndarray]:
+    src = CameraMotionSource(
+        num_frames=6, size=16, num_train=8, num_test=2, base_side=32, trajectory=kind
+    )
+    return [ex["trajectory"].astype(np.float64) for ex in src.examples("train")]
+
+
+def test_linear_camera_paths_keep_their_velocity():
+    """`linear`: the centre and zoom change by the same amount every frame, so the first two
+    frames determine the rest; `smooth` paths turn within a clip."""
+    for traj in _trajectories("linear"):
+        steps = np.diff(traj, axis=0)  # [5, 3] (dx, dy, ds) per frame
+        np.testing.assert_allclose(steps, np.broadcast_to(steps[:1], steps.shape), atol=1e-4)
+        assert np.abs(steps[0, :2]).max() > 0.01  # it moves
+    turns = [np.abs(np.diff(t, n=2, axis=0)[:, :2]).max() for t in _trajectories("smooth")]
+    assert max(turns) > 0.5
+
+
+def test_camera_trajectory_is_checked():
+    with pytest.raises(ValueError, match="trajectory: expected one of .*got 'wavy'"):
+        CameraMotionSource(trajectory="wavy")

@@ -39,6 +39,9 @@ def data_dir(config: ml_collections.ConfigDict, *, progress: bool = False) -> st
         f"camera_motion_{m.resolution}px_{frames}f_{d.num_train}_{d.num_test}"
         f"_photo{d.camera_base_side}_zoom{zoom[0]:g}-{zoom[1]:g}"
     )
+    trajectory = d.get("camera_trajectory", "smooth")  # runs saved before the field: smooth
+    if trajectory != "smooth":  # the smooth sets keep the folder names they were rendered to
+        name += f"_{trajectory}"
     return build_embedded(
         os.path.join(d.root, name),
         which=("camera_motion",),
@@ -49,6 +52,7 @@ def data_dir(config: ml_collections.ConfigDict, *, progress: bool = False) -> st
         num_test=d.num_test,
         base_side=d.camera_base_side,
         zoom_range=zoom,
+        trajectory=trajectory,
     )["camera_motion"]
 
 

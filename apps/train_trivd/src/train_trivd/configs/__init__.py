@@ -34,6 +34,7 @@ def validate(config: ml_collections.ConfigDict, *, needs_data: bool = True) -> N
     """
     import gan_video
     from video_training import ConfigError, check_choice, check_field, check_int, check_number
+    from video_training.data.embedded import TRAJECTORIES
 
     from train_trivd.data import DATA_KINDS
 
@@ -86,6 +87,7 @@ def validate(config: ml_collections.ConfigDict, *, needs_data: bool = True) -> N
     check_choice(config, "model.decomposition", tuple(gan_video.DECOMPOSITIONS))
     check_choice(config, "model.frame_sampling", gan_video.FRAME_SAMPLING)
     check_choice(config, "data.kind", DATA_KINDS)
+    check_choice(config, "data.camera_trajectory", TRAJECTORIES)
     check_field(
         config,
         "data.fresh_real_batches",

@@ -83,6 +83,10 @@ def base_config() -> ml_collections.ConfigDict:
             # pixels on larger photos) and the range of photo pixels per frame pixel.
             "camera_base_side": 128,
             "camera_zoom_range": (0.9, 1.6),
+            # camera_motion only: "smooth" (pans that turn within a clip: later frames are not
+            # predictable from the first) or "linear" (constant velocity and zoom rate: two
+            # frames determine the rest, so learning the motion beats copying the last frame).
+            "camera_trajectory": "smooth",
             "use_labels": False,  # feed `label` to G and D (needs model.num_classes > 0)
             # A fresh real batch for each of the train.d_steps D updates, as BigGAN-style
             # training does (appendix E): the loader reads d_steps x batch_size clips a step.

@@ -165,6 +165,12 @@ def _smooth_curve(
     return values[i] * (1 - w) + values[i + 1] * w
 
 
+def _line(rng: np.random.Generator, num_frames: int, lo: float, hi: float) -> np.ndarray:
+    """Constant-rate random path in [lo, hi]: linear between two random end points."""
+    a, b = rng.uniform(lo, hi, size=2)
+    return a + (b - a) * np.linspace(0, 1, num_frames)
+
+
 def bilinear_sample(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Samples `image: [H, W, C]` at float pixel coordinates `x, y: [...]` (pixel centres at integers)."""
     h, w = image.shape[:2]
@@ -209,8 +215,18 @@ def render_camera_motion(
     return video, flow
 
 
+TRAJECTORIES = ("smooth", "linear")
+
+
 class CameraMotionSource:
     """Real photographs panned and zoomed along random smooth trajectories, with the true flow.
+
+    `trajectory="smooth"`: centre and zoom follow C1-smooth curves through 4 random knots over
+    the clip, so the motion changes direction within a clip and the frames after the first few
+    cannot be predicted from them. `"linear"`: the centre moves at a constant velocity and the
+    zoom at a constant rate between two random end points, so two frames determine the motion
+    of every later frame (what a video predictor can learn; only newly revealed borders are
+    unknown).
 
     Each example: `video: [T, size, size, 3]` uint8, `flow: [T - 1, size, size, 2]` float16
     backward flow in pixels (see `render_camera_motion`), `trajectory: [T, 3]` float32 and the
@@ -231,7 +247,11 @@ class CameraMotionSource:
         seed: int = 0,
         base_side: int = 128,
         zoom_range: tuple[float, float] = (0.9, 1.6),
+        trajectory: str = "smooth",
     ):
+        if trajectory not in TRAJECTORIES:
+            raise ValueError(f"trajectory: expected one of {TRAJECTORIES}, got {trajectory!r}")
+        self.trajectory = trajectory
         self.num_frames, self.size, self.seed = num_frames, size, seed
         self.counts = {"train": num_train, "test": num_test}
         self.base_side, self.zoom_range = base_side, zoom_range
@@ -259,10 +279,16 @@ class CameraMotionSource:
             name = photos[i % len(photos)]
             photo = self._photo(name)
             h, w = photo.shape[:2]
-            s = _smooth_curve(rng, self.num_frames, *self.zoom_range)
-            half = s * self.size / 2 + 1  # keep the view inside the photo
-            cx = half + _smooth_curve(rng, self.num_frames, 0, 1) * (w - 2 * half)
-            cy = half + _smooth_curve(rng, self.num_frames, 0, 1) * (h - 2 * half)
+            if self.trajectory == "smooth":
+                s = _smooth_curve(rng, self.num_frames, *self.zoom_range)
+                half = s * self.size / 2 + 1  # keep the view inside the photo
+                cx = half + _smooth_curve(rng, self.num_frames, 0, 1) * (w - 2 * half)
+                cy = half + _smooth_curve(rng, self.num_frames, 0, 1) * (h - 2 * half)
+            else:
+                s = _line(rng, self.num_frames, *self.zoom_range)
+                half = s.max() * self.size / 2 + 1  # one margin: the centre stays linear
+                cx = half + _line(rng, self.num_frames, 0, 1) * (w - 2 * half)
+                cy = half + _line(rng, self.num_frames, 0, 1) * (h - 2 * half)
             trajectory = np.stack([cx, cy, s], axis=-1)
             video, flow = render_camera_motion(photo, trajectory, self.size)
             yield {
