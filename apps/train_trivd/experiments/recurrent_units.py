@@ -112,7 +112,7 @@ def main(argv=None) -> int:
         "--units", default=",".join(UNITS), help="comma-separated (default: tsru_p,convgru)"
     )
     p.add_argument("--seeds", default="0,1", help="comma-separated ints (default: 0,1)")
-    p.add_argument("--steps", type=int, default=3000, help="training steps per run (default: 3000)")
+    p.add_argument("--steps", type=int, default=2000, help="training steps per run (default: 2000)")
     p.add_argument("--jobs", type=int, default=2, help="runs at once (default: 2, one per core)")
     p.add_argument(
         "--trajectory",
