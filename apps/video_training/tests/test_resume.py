@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 
-import standin
+import numpy as np
 
 from conftest import TESTS_DIR, run_python
 
@@ -19,10 +19,10 @@ def test_kill9_then_resume_reproduces_uninterrupted_losses(random_data_dir, tmp_
     script = os.path.join(TESTS_DIR, "standin.py")
     common = ["--data_dir", random_data_dir, "--num_steps", "10", "--checkpoint_every", "4"]
 
+    # The reference runs in a fresh interpreter too: one that shares this pytest worker's jax
+    # (XLA flags, devices set up by earlier tests) rounded differently on a CI machine.
     ref_losses = str(tmp_path / "ref.jsonl")
-    standin.main(
-        [*common, "--workdir", str(tmp_path / "ref"), "--losses", ref_losses]
-    )  # in-process
+    run_python([script, *common, "--workdir", str(tmp_path / "ref"), "--losses", ref_losses])
     reference = {r["step"]: r["loss"] for r in _losses(ref_losses)}
     assert sorted(reference) == list(range(1, 11))
 
@@ -41,8 +41,9 @@ def test_kill9_then_resume_reproduces_uninterrupted_losses(random_data_dir, tmp_
     second = [r for r in _losses(losses) if r["pid"] != first[0]["pid"]]
     assert first[0]["pid"] != os.getpid()
     assert [r["step"] for r in second] == list(range(5, 11))
-    # Same batches (grain iterator state), same RNG (fold_in(rng, step)), same parameters.
+    # Same batches (grain iterator state), same RNG (fold_in(rng, step)), same parameters. To
+    # float32 rounding: a wrong batch, key or parameter moves the loss by ~1e-2 (next assert).
     for r in second:
-        assert r["loss"] == reference[r["step"]], (r, reference[r["step"]])
+        np.testing.assert_allclose(r["loss"], reference[r["step"]], rtol=1e-6, err_msg=str(r))
     # The losses actually change from step to step (the comparison is not trivially equal).
     assert len({reference[s] for s in range(5, 11)}) == 6

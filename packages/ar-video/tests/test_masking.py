@@ -8,6 +8,11 @@ import pytest
 import subscale
 from flax import nnx
 
+# Each variant is compared with the unchanged input at the SAME batch row: XLA:CPU may round one
+# value differently in different rows of a batch (vector body against remainder loop, machine
+# dependent; a CI machine showed 1-ulp differences between rows), so row 0 is not a bit-exact
+# reference for row j. Masked paths contribute exact zeros, so per row the check stays bit-exact.
+
 
 def generation_order(config):
     """`[T, H, W, Nc]` int: position of every 4-bit channel in the autoregressive order (Eq. 1)."""
@@ -34,9 +39,11 @@ def test_encoder_sees_only_preceding_slices(tiny_model):
     variants = [channels]
     for t, h, w in (pick_late, pick_early):
         variants.append(channels.at[0, t, h, w].set((channels[0, t, h, w] + 5) % 16))
-    z = nnx.jit(lambda m, c: m.encoder(c, jnp.full((3,), n)))(tiny_model, jnp.concatenate(variants))
-    np.testing.assert_array_equal(z[1], z[0])  # a current/future pixel: no effect
-    assert np.abs(z[2] - z[0]).max() > 1e-6  # a preceding pixel: visible
+    encode = nnx.jit(lambda m, c: m.encoder(c, jnp.full((3,), n)))
+    z = encode(tiny_model, jnp.concatenate(variants))
+    z0 = encode(tiny_model, jnp.repeat(channels, 3, 0))  # the unchanged input in every row
+    np.testing.assert_array_equal(z[1], z0[1])  # a current/future pixel: no effect
+    assert np.abs(z[2] - z0[2]).max() > 1e-6  # a preceding pixel: visible
 
 
 def test_decoder_and_heads_are_causal_inside_a_slice(tiny_model):
@@ -56,17 +63,20 @@ def test_decoder_and_heads_are_causal_inside_a_slice(tiny_model):
         return y, model.heads(y, cur)
 
     y, out = nnx.jit(logits)(tiny_model, variants)
+    y0, out0 = nnx.jit(logits)(tiny_model, jnp.repeat(current, len(variants), 0))
+    y0, out0 = np.asarray(y0), np.asarray(out0)
     raster = np.arange(t * h * w).reshape(t, h, w)
     idx = raster[i]
     for k in range(6):
         y_k, out_k = np.asarray(y[1 + k]), np.asarray(out[1 + k])
+        y_b, out_b = y0[1 + k], out0[1 + k]
         # y_L at the changed pixel and before it ignores the pixel's own values.
-        np.testing.assert_array_equal(y_k[raster <= idx], np.asarray(y[0])[raster <= idx])
-        assert np.abs(y_k[raster > idx] - np.asarray(y[0])[raster > idx]).max() > 1e-6
+        np.testing.assert_array_equal(y_k[raster <= idx], y_b[raster <= idx])
+        assert np.abs(y_k[raster > idx] - y_b[raster > idx]).max() > 1e-6
         # Channel heads: channels <= k of that pixel unchanged, channels > k changed.
-        np.testing.assert_array_equal(out_k[i][: k + 1], np.asarray(out[0])[i][: k + 1])
+        np.testing.assert_array_equal(out_k[i][: k + 1], out_b[i][: k + 1])
         if k < 5:
-            assert np.abs(out_k[i][k + 1 :] - np.asarray(out[0])[i][k + 1 :]).max() > 1e-6
+            assert np.abs(out_k[i][k + 1 :] - out_b[i][k + 1 :]).max() > 1e-6
 
 
 def test_masked_conv_mask_keeps_13_preceding_taps():
@@ -84,12 +94,13 @@ def test_encoder_conditioning_is_per_slice_frame(tiny_kinetics_model):
     a = config.slice_offsets[n][0]
     assert a == 1
     variants = [cond, cond.at[0, st + a].add(1.0), cond.at[0, 2].add(1.0)]
-    z = nnx.jit(lambda m, c, x: m.encoder(c, jnp.full((3,), n), x))(
-        tiny_kinetics_model, jnp.repeat(channels, 3, 0), jnp.concatenate(variants)
+    encode = nnx.jit(lambda m, c, x: m.encoder(c, jnp.full((3,), n), x))
+    z = np.asarray(
+        encode(tiny_kinetics_model, jnp.repeat(channels, 3, 0), jnp.concatenate(variants))
     )
-    z = np.asarray(z)
-    assert np.abs(z[1] - z[0]).max() > 1e-6  # the action of slice frame 1 (video frame 3)
-    np.testing.assert_array_equal(z[2], z[0])  # video frame 2 belongs to other slices
+    z0 = np.asarray(encode(tiny_kinetics_model, jnp.repeat(channels, 3, 0), jnp.repeat(cond, 3, 0)))
+    assert np.abs(z[1] - z0[1]).max() > 1e-6  # the action of slice frame 1 (video frame 3)
+    np.testing.assert_array_equal(z[2], z0[2])  # video frame 2 belongs to other slices
     with pytest.raises(ValueError, match="conditioning"):
         tiny_kinetics_model.encoder(channels, jnp.full((1,), n), None)
 
@@ -113,7 +124,8 @@ def _exhaustive_model(structure, random_model_factory):
 )
 def test_every_channel_changes_no_earlier_log_prob(structure, random_model_factory):
     # Exhaustive: each 4-bit channel of each pixel, in generation order, is changed once; every
-    # log-probability before it in the order must stay bit-identical.
+    # log-probability before it in the order must stay bit-identical (against the unchanged
+    # input at the same batch row).
     model = _exhaustive_model(structure, random_model_factory)
     config = model.config
     assert min(layer.block_shape[0] for layer in config.decoder_layers) == 1  # t = 1 blocks
@@ -142,13 +154,15 @@ def test_every_channel_changes_no_earlier_log_prob(structure, random_model_facto
         else:
             out.append(np.asarray(fn(model, part, cond)))
     out = np.concatenate(out)
-    base = out[0]
+    cond = None if conditioning is None else jnp.repeat(conditioning, chunk, 0)
+    same = np.asarray(fn(model, jnp.repeat(jnp.asarray(channels)[None], chunk, 0), cond))
     reaches_later = 0
     for j, (t, h, w, k) in enumerate(targets, start=1):
         cut = order[t, h, w, k]
         earlier = order < cut
+        base = same[j % chunk]
         np.testing.assert_array_equal(out[j][earlier], base[earlier], err_msg=str((t, h, w, k)))
-        changed = np.abs(out[j] - base) > 1e-6
+        changed = out[j] != base  # bit-exact where unaffected, so any difference is a dependence
         assert changed[t, h, w, k]  # its own probability is of the new value
         if k < 5:  # non-vacuous: the pixel's next channel is conditioned on it
             assert changed[t, h, w, k + 1], (t, h, w, k)
