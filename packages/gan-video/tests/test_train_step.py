@@ -106,7 +106,8 @@ print("SHARDED_OK")
 
 @pytest.mark.slow
 def test_data_sharded_step_matches_one_device():
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    flags = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2"
+    env = dict(os.environ, XLA_FLAGS=flags)
     result = subprocess.run(
         [sys.executable, "-c", _SHARDED_SCRIPT],
         env=env,

@@ -444,12 +444,23 @@ def run(args: argparse.Namespace) -> str:
     return format_line(result)
 
 
-def _use_xla_cache(directory: str) -> None:
-    """JAX's persistent compilation cache in `directory` (programs compiling in >= 1 s)."""
-    import jax
+XLA_CACHE_MIN_COMPILE_SECS = 1.0  # programs compiling faster are not worth a file
 
-    jax.config.update("jax_compilation_cache_dir", directory)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+
+def _use_xla_cache(directory: str) -> None:
+    """JAX's persistent compilation cache in `directory` (programs compiling in >= 1 s).
+
+    Takes effect even when this process already used a cache elsewhere (`main` called from
+    Python after other JAX work): JAX opens its cache once, so it is reset when the folder
+    changes.
+    """
+    import jax
+    from jax.experimental.compilation_cache import compilation_cache
+
+    if jax.config.jax_compilation_cache_dir != directory:
+        jax.config.update("jax_compilation_cache_dir", directory)
+        compilation_cache.reset_cache()
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", XLA_CACHE_MIN_COMPILE_SECS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
