@@ -62,8 +62,9 @@ def test_decoder_and_heads_are_causal_inside_a_slice(tiny_model):
         y = model.decoder(cur, jnp.repeat(context, cur.shape[0], 0))
         return y, model.heads(y, cur)
 
-    y, out = nnx.jit(logits)(tiny_model, variants)
-    y0, out0 = nnx.jit(logits)(tiny_model, jnp.repeat(current, len(variants), 0))
+    run = nnx.jit(logits)
+    y, out = run(tiny_model, variants)
+    y0, out0 = run(tiny_model, jnp.repeat(current, len(variants), 0))
     y0, out0 = np.asarray(y0), np.asarray(out0)
     raster = np.arange(t * h * w).reshape(t, h, w)
     idx = raster[i]
@@ -142,19 +143,14 @@ def test_every_channel_changes_no_earlier_log_prob(structure, random_model_facto
     for j, (t, h, w, k) in enumerate(targets, start=1):
         variants[j, t, h, w, k] = (channels[t, h, w, k] + 7) % 16
     fn = nnx.jit(lambda m, v, c: m.log_probs(ar_video.channels_to_video(v), c))
-    chunk = 128
+    chunk = 128  # every call has `chunk` rows: one compiled shape
+    cond = None if conditioning is None else jnp.repeat(conditioning, chunk, 0)
     out = []
     for start in range(0, len(variants), chunk):
         part = jnp.asarray(variants[start : start + chunk])
-        cond = None if conditioning is None else jnp.repeat(conditioning, len(part), 0)
-        if len(part) < chunk:  # one compiled shape
-            pad = jnp.repeat(part[:1], chunk - len(part), 0)
-            cond = None if cond is None else jnp.repeat(conditioning, chunk, 0)
-            out.append(np.asarray(fn(model, jnp.concatenate([part, pad]), cond))[: len(part)])
-        else:
-            out.append(np.asarray(fn(model, part, cond)))
+        pad = jnp.repeat(part[:1], chunk - len(part), 0)  # empty except for the last part
+        out.append(np.asarray(fn(model, jnp.concatenate([part, pad]), cond))[: len(part)])
     out = np.concatenate(out)
-    cond = None if conditioning is None else jnp.repeat(conditioning, chunk, 0)
     same = np.asarray(fn(model, jnp.repeat(jnp.asarray(channels)[None], chunk, 0), cond))
     reaches_later = 0
     for j, (t, h, w, k) in enumerate(targets, start=1):
