@@ -37,7 +37,9 @@ NUM_TRAIN = 256
 G_CH, D_CH = 8, 16
 
 
-def overrides(unit: str, seed: int, steps: int, workdir: str, trajectory: str) -> list[str]:
+def overrides(
+    unit: str, seed: int, steps: int, workdir: str, trajectory: str, extra: list[str] = ()
+) -> list[str]:
     """`train-trivd` flags of one run: `embedded:tiny` with the unit, the step budget and the
     camera trajectories (`linear`: constant velocity, predictable from the two conditioning
     frames; `smooth`: turning within the clip, as `embedded:tiny` renders by default)."""
@@ -58,6 +60,7 @@ def overrides(unit: str, seed: int, steps: int, workdir: str, trajectory: str) -
         f"--config.model.d_ch={D_CH}",
         "--config.eval.num_clips=8",  # every held-out clip (data.num_test = 8)
         "--config.eval.num_samples=8",
+        *extra,  # --set flags: later flags win
     ]
 
 
@@ -72,7 +75,7 @@ def run_one(unit: str, seed: int, args) -> dict:
             sys.executable,
             "-m",
             "train_trivd.main",
-            *overrides(unit, seed, args.steps, workdir, args.trajectory),
+            *overrides(unit, seed, args.steps, workdir, args.trajectory, args.set),
         ]
         rc = ex.run_logged(cmd, log_path, name)
         result = ex.metrics_at(workdir, args.steps)
@@ -80,6 +83,7 @@ def run_one(unit: str, seed: int, args) -> dict:
             raise RuntimeError(f"{name} failed (exit {rc}): see {log_path}")
     row = {"run": name, "unit": unit, "seed": seed, "steps": args.steps}
     row["trajectory"] = args.trajectory
+    row["overrides"] = list(args.set)
     row["wall_seconds"] = ex.logged_wall(ex.read_text(log_path))
     row.update({k: result.get(f"eval/{k}") for k in FIELDS})
     print(f"[{time.strftime('%H:%M:%S')}] done {name}: {row}", flush=True)
@@ -126,7 +130,19 @@ def main(argv=None) -> int:
         default=None,
         help="output folder (default: runs/experiments/trivd_units_<trajectory>)",
     )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="an extra config override for every run, e.g. --set train.d_lr=2e-4 (repeatable;"
+        " use a separate --out per setting)",
+    )
     args = p.parse_args(argv)
+    for item in args.set:
+        if "=" not in item or item.startswith("-"):
+            raise SystemExit(f"--set: expected FIELD=VALUE, got {item!r}")
+    args.set = [f"--config.{item}" for item in args.set]
     args.out = args.out or f"runs/experiments/trivd_units_{args.trajectory}"
     units = ex.names_arg(args.units, UNITS, "--units")
     seeds = ex.seeds_arg(args.seeds)

@@ -127,3 +127,31 @@ def test_camera_trajectory_is_validated_and_renders_its_own_set(tmp_path):
     batch = next(iter(make_loader(linear, "train", global_batch_size=8, seed=0)))
     steps = np.diff(batch["trajectory"].astype(np.float64), axis=1)  # [8, T - 1, 3]
     np.testing.assert_allclose(steps, np.broadcast_to(steps[:, :1], steps.shape), atol=1e-4)
+
+
+def test_augment_is_validated_and_changes_only_training_clips(tmp_path):
+    from train_trivd.configs import validate
+    from video_training import ConfigError
+
+    with pytest.raises(ConfigError, match="data.augment: expected a bool.*'yes'"):
+        parse_args(["--config.data.augment=yes"])
+    assert parse_args(["--config.data.augment=true"])[0].data.augment is True
+    cfg = load_config_file(f"{CONFIG_DIR}/embedded.py:tiny")
+    cfg.data.update(root=str(tmp_path), fresh_real_batches=False, num_train=8, num_test=2)
+    assert cfg.data.augment is False
+    plain = next(iter(data.train_loader(cfg, data.data_dir(cfg))))["video"]
+    cfg.data.augment = True
+    validate(cfg)
+    augmented = next(iter(data.train_loader(cfg, data.data_dir(cfg))))["video"]
+    assert plain.shape == augmented.shape == (4, 5, 16, 16, 3)
+    # Same clips and crops (the seeded order does not depend on the flag), each one flipped,
+    # transposed and/or colour-permuted: the sorted values of every clip are unchanged.
+    np.testing.assert_array_equal(
+        np.sort(plain.reshape(4, -1), axis=1), np.sort(augmented.reshape(4, -1), axis=1)
+    )
+    assert not np.array_equal(plain, augmented)
+    evals = data.eval_clips(cfg, data.data_dir(cfg), 2)  # evaluation is never augmented
+    cfg.data.augment = False
+    np.testing.assert_array_equal(
+        evals[0]["video"], data.eval_clips(cfg, data.data_dir(cfg), 2)[0]["video"]
+    )

@@ -5,13 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from video_training.data import (
+    CameraMotionSource,
     RandomCrop,
+    RandomSymmetry,
     RandomWindow,
     resize_smallest_side,
     to_symmetric,
     trivd_spatial,
+    trivd_transforms,
     vt_spatial,
 )
+from video_training.data.embedded import bilinear_sample
 from video_training.data.preprocess import center_crop, spatial_preprocess
 
 
@@ -105,3 +109,53 @@ def test_random_window_keeps_flow_aligned_and_varies():
     assert starts <= set(range(7)) and len(starts) > 3
     with pytest.raises(ValueError, match="num_frames=12 exceeds clip length 10"):
         RandomWindow(12).random_map({"video": video}, np.random.default_rng(0))
+
+
+def _warp_error(video: np.ndarray, flow: np.ndarray) -> float:
+    """Mean |frame t warped by the backward flow - frame t+1| inside a 3 px margin."""
+    size = video.shape[1]
+    ys, xs = np.mgrid[0:size, 0:size].astype(np.float64)
+    errs = []
+    for t in range(flow.shape[0]):
+        pred = bilinear_sample(video[t], xs + flow[t, ..., 0], ys + flow[t, ..., 1])
+        errs.append(np.abs(pred - video[t + 1])[3:-3, 3:-3].mean())
+    return float(np.mean(errs))
+
+
+def test_random_symmetry_moves_the_flow_with_the_frames():
+    source = CameraMotionSource(
+        num_frames=4, size=24, num_train=4, num_test=1, base_side=48, trajectory="linear"
+    )
+    ex = list(source.examples("train"))[3]  # a pan of ~1.6 px/frame in x, ~1.1 in y
+    video, flow = ex["video"].astype(np.float32), ex["flow"].astype(np.float32)
+    assert np.abs(flow[..., 0]).mean() > 0.3 and np.abs(flow[..., 1]).mean() > 0.3
+    static = np.abs(np.diff(video, axis=0))[:, 3:-3, 3:-3].mean()
+    base = _warp_error(video, flow)
+    assert base < 0.5 * static
+    seen_videos = set()
+    for seed in range(24):
+        out = RandomSymmetry().random_map(
+            {"video": ex["video"], "flow": ex["flow"]}, np.random.default_rng(seed)
+        )
+        v, f = out["video"], out["flow"]
+        assert v.shape == video.shape and v.dtype == np.uint8 and f.dtype == ex["flow"].dtype
+        # Same pixels (a permutation of positions and channels), motion still consistent.
+        np.testing.assert_array_equal(np.sort(v, axis=None), np.sort(ex["video"], axis=None))
+        np.testing.assert_allclose(
+            np.sort(np.abs(f), axis=None), np.sort(np.abs(ex["flow"]), axis=None)
+        )
+        assert _warp_error(v.astype(np.float32), f.astype(np.float32)) < base + 1e-3
+        seen_videos.add(v.tobytes())
+    assert len(seen_videos) > 12  # 8 symmetries x 6 channel orders, drawn at random
+    # The flow has to move with the frames: the untransformed flow does not fit a flip.
+    flipped = video[:, :, ::-1]
+    assert _warp_error(flipped, flow) > 2 * base
+
+
+def test_trivd_transforms_augment_only_for_training():
+    def names(transforms):
+        return [type(t).__name__ for t in transforms]
+
+    assert "RandomSymmetry" in names(trivd_transforms(4, 8, train=True, augment=True))
+    assert "RandomSymmetry" not in names(trivd_transforms(4, 8, train=True))
+    assert "RandomSymmetry" not in names(trivd_transforms(4, 8, train=False, augment=True))

@@ -77,7 +77,9 @@ def train_loader(config: ml_collections.ConfigDict, directory: str) -> Any:
         config.data.train_split,
         global_batch_size=config.data.batch_size,
         seed=config.seed,
-        transforms=trivd_transforms(frames, m.resolution, train=True),
+        transforms=trivd_transforms(
+            frames, m.resolution, train=True, augment=config.data.get("augment", False)
+        ),
         keys=_keys(config, directory, config.data.train_split),
         worker_count=config.data.worker_count,
         batch_groups=real_batches_per_step(config),

@@ -94,6 +94,9 @@ def validate(config: ml_collections.ConfigDict, *, needs_data: bool = True) -> N
         isinstance(config.data.get("fresh_real_batches", False), bool),
         "True or False",
     )
+    check_field(
+        config, "data.augment", isinstance(config.data.get("augment", False), bool), "True or False"
+    )
     if config.data.kind == "camera_motion":
         groups = real_batches_per_step(config)
         check_field(

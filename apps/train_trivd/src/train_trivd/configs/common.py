@@ -88,6 +88,10 @@ def base_config() -> ml_collections.ConfigDict:
             # frames determine the rest, so learning the motion beats copying the last frame).
             "camera_trajectory": "smooth",
             "use_labels": False,  # feed `label` to G and D (needs model.num_classes > 0)
+            # Training clips only: a random flip/transpose and RGB order per clip
+            # (`video_training.data.preprocess.RandomSymmetry`; motion stays consistent). Not
+            # in the paper (its datasets are large); for the small embedded sets.
+            "augment": False,
             # A fresh real batch for each of the train.d_steps D updates, as BigGAN-style
             # training does (appendix E): the loader reads d_steps x batch_size clips a step.
             # False: one real batch shared by the D updates (half the reads, correlated updates).

@@ -20,6 +20,7 @@ from video_training.data.prepare import (
 from video_training.data.preprocess import (
     CenterCrop,
     RandomCrop,
+    RandomSymmetry,
     RandomWindow,
     ToSymmetric,
     resize_smallest_side,
@@ -37,6 +38,7 @@ __all__ = [
     "ClipSpec",
     "Decode",
     "RandomCrop",
+    "RandomSymmetry",
     "RandomWindow",
     "SkvideoClipsSource",
     "ToSymmetric",

@@ -195,6 +195,56 @@ class CenterCrop(grain.MapTransform):
 
 
 @dataclasses.dataclass(frozen=True)
+class RandomSymmetry(grain.RandomMapTransform):
+    """Data augmentation: one of the 8 flips/transposes of the frames and a random RGB order.
+
+    The same transform for every frame of a clip, so motion stays consistent (a pan to the
+    right becomes a pan to the left, down, ...); a stored backward flow `(dx, dy)` is
+    transformed with the frames. Needs square frames when transposing (`[T, S, S, C]`).
+
+    Attributes:
+      video_key: the `[T, H, W, 3]` clip.
+      flow_key: optional `[T - 1, H, W, 2]` `(dx, dy)` flow, moved with the frames.
+      permute_channels: also shuffle the colour channels.
+    """
+
+    video_key: str = "video"
+    flow_key: str = "flow"
+    permute_channels: bool = True
+
+    def random_map(self, element: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
+        flip_y, flip_x, transpose = (bool(b) for b in rng.integers(0, 2, size=3))
+        order = rng.permutation(3) if self.permute_channels else None
+        out = dict(element)
+        video = out[self.video_key]
+        if transpose and video.shape[1] != video.shape[2]:
+            transpose = False  # only squares transpose onto themselves
+        flow = out.get(self.flow_key)
+        if flow is not None:
+            flow = np.array(flow, copy=True)
+        if flip_y:
+            video = video[:, ::-1]
+            if flow is not None:
+                flow = flow[:, ::-1]
+                flow[..., 1] = -flow[..., 1]
+        if flip_x:
+            video = video[:, :, ::-1]
+            if flow is not None:
+                flow = flow[:, :, ::-1]
+                flow[..., 0] = -flow[..., 0]
+        if transpose:
+            video = np.swapaxes(video, 1, 2)
+            if flow is not None:
+                flow = np.swapaxes(flow, 1, 2)[..., ::-1]
+        if order is not None:
+            video = video[..., order]
+        out[self.video_key] = np.ascontiguousarray(video)
+        if flow is not None:
+            out[self.flow_key] = np.ascontiguousarray(flow)
+        return out
+
+
+@dataclasses.dataclass(frozen=True)
 class ToSymmetric(grain.MapTransform):
     """uint8 video -> float32 in [-1, 1]."""
 
@@ -206,10 +256,14 @@ class ToSymmetric(grain.MapTransform):
         return out
 
 
-def trivd_transforms(num_frames: int = 16, size: int = 64, *, train: bool = True) -> list[Any]:
-    """Read-time TrIVD pipeline: random window, random (train) or centre crop, [-1, 1] floats."""
+def trivd_transforms(
+    num_frames: int = 16, size: int = 64, *, train: bool = True, augment: bool = False
+) -> list[Any]:
+    """Read-time TrIVD pipeline: random window, random (train) or centre crop, [-1, 1] floats;
+    with `augment` (training only) also `RandomSymmetry` (flips, transposes, RGB order)."""
     crop = RandomCrop(size) if train else CenterCrop(size)
-    return [RandomWindow(num_frames), crop, ToSymmetric()]
+    extra = [RandomSymmetry()] if train and augment else []
+    return [RandomWindow(num_frames), crop, *extra, ToSymmetric()]
 
 
 def vt_transforms(num_frames: int = 16) -> list[Any]:
