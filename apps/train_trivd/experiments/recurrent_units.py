@@ -64,6 +64,26 @@ def overrides(
     ]
 
 
+def add_set_flag(p: argparse.ArgumentParser) -> None:
+    """`--set FIELD=VALUE` (repeatable): an extra config override for every run."""
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="an extra config override for every run, e.g. --set train.d_lr=2e-4 (repeatable;"
+        " use a separate --out per setting)",
+    )
+
+
+def set_overrides(items: list[str]) -> list[str]:
+    """`--set` values as `train-trivd` flags (`--config.FIELD=VALUE`), checked for the form."""
+    for item in items:
+        if "=" not in item or item.startswith("-"):
+            raise SystemExit(f"--set: expected FIELD=VALUE, got {item!r}")
+    return [f"--config.{item}" for item in items]
+
+
 def run_one(unit: str, seed: int, args) -> dict:
     """Trains one run unless its workdir holds the final evaluation; returns its table row."""
     name = f"{unit}_seed{seed}"
@@ -130,19 +150,9 @@ def main(argv=None) -> int:
         default=None,
         help="output folder (default: runs/experiments/trivd_units_<trajectory>)",
     )
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="FIELD=VALUE",
-        help="an extra config override for every run, e.g. --set train.d_lr=2e-4 (repeatable;"
-        " use a separate --out per setting)",
-    )
+    add_set_flag(p)
     args = p.parse_args(argv)
-    for item in args.set:
-        if "=" not in item or item.startswith("-"):
-            raise SystemExit(f"--set: expected FIELD=VALUE, got {item!r}")
-    args.set = [f"--config.{item}" for item in args.set]
+    args.set = set_overrides(args.set)
     args.out = args.out or f"runs/experiments/trivd_units_{args.trajectory}"
     units = ex.names_arg(args.units, UNITS, "--units")
     seeds = ex.seeds_arg(args.seeds)

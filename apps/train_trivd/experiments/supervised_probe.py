@@ -90,7 +90,7 @@ def run_one(unit: str, seed: int, args) -> dict:
     opt = tx.init(params)
     loader = iter(data.train_loader(config, directory))
     key = jax.random.key(config.seed + 1)
-    start, log = time.time(), []
+    start, last_mse = time.time(), None
     metrics_path = os.path.join(workdir, "metrics.jsonl")
     with open(metrics_path, "w") as mf:
         for step in range(1, args.steps + 1):
@@ -102,42 +102,38 @@ def run_one(unit: str, seed: int, args) -> dict:
                 row = {"step": step, "train_mse": float(mse), "seconds": time.time() - start}
                 mf.write(json.dumps(row) + "\n")
                 mf.flush()
-                log.append(row)
+                last_mse = row["train_mse"]
                 print(f"[{name}] step {step} train mse {float(mse):.5f}", flush=True)
     wall = time.time() - start
-    batches = data.eval_clips(config, directory, config.eval.num_clips)
     config.eval.use_ema = False  # no EMA was kept
-    evaluator = Evaluator(
-        gan,
-        mc,
-        config.eval,
-        batches,
-        workdir,
-        standing_source=lambda: data.standing_batches(config, directory),
-    )
     eval_state = {"g": {"params": params, "rest": rest}, "ema": params}
-    metrics = evaluator(eval_state, args.steps)
+
+    def evaluate(clips_config, folder):
+        evaluator = Evaluator(
+            gan,
+            mc,
+            config.eval,
+            data.eval_clips(clips_config, directory, config.eval.num_clips),
+            folder,
+            standing_source=lambda: data.standing_batches(config, directory),
+        )
+        return evaluator(eval_state, args.steps), evaluator.last_paths
+
+    metrics, paths = evaluate(config, workdir)
     # The same evaluation on the first training clips (photos seen in training): the gap
     # between the two is what the model fails to carry over to new photos.
     seen = config.copy_and_resolve_references()
     seen.data.eval_split = seen.data.train_split
-    seen_metrics = Evaluator(
-        gan,
-        mc,
-        config.eval,
-        data.eval_clips(seen, directory, config.eval.num_clips),
-        os.path.join(workdir, "training_clips"),
-        standing_source=lambda: data.standing_batches(config, directory),
-    )(eval_state, args.steps)
+    seen_metrics, _ = evaluate(seen, os.path.join(workdir, "training_clips"))
     row = {"run": name, "unit": unit, "seed": seed, "steps": args.steps}
     row["trajectory"] = args.trajectory
     row["lr"] = tc.g_lr * args.lr_scale
     row["overrides"] = list(args.set)
     row["wall_seconds"] = round(wall)
-    row["train_mse_last"] = log[-1]["train_mse"] if log else None
+    row["train_mse_last"] = last_mse
     row.update({k: metrics.get(k) for k in FIELDS})
     row.update({f"train_clips_{k}": seen_metrics.get(k) for k in FIELDS})
-    row["files"] = {k: os.path.abspath(v) for k, v in evaluator.last_paths.items()}
+    row["files"] = {k: os.path.abspath(v) for k, v in paths.items()}
     with open(result_path + ".tmp", "w") as f:
         json.dump(row, f, indent=1, default=float)
     os.replace(result_path + ".tmp", result_path)
@@ -159,7 +155,7 @@ def main(argv=None) -> int:
         help="multiplies the config's G learning rate (default: 1, the GAN runs' 1e-4)",
     )
     p.add_argument("--trajectory", default="linear", choices=("linear", "smooth"))
-    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE")
+    recurrent_units.add_set_flag(p)
     p.add_argument("--out", default="runs/experiments/trivd_supervised_probe")
     args = p.parse_args(argv)
     from video_training import experiments as ex
@@ -170,10 +166,7 @@ def main(argv=None) -> int:
         raise SystemExit(f"--steps: expected an integer >= 1, got {args.steps}")
     if args.lr_scale <= 0:
         raise SystemExit(f"--lr-scale: expected a number > 0, got {args.lr_scale}")
-    for item in args.set:
-        if "=" not in item or item.startswith("-"):
-            raise SystemExit(f"--set: expected FIELD=VALUE, got {item!r}")
-    args.set = [f"--config.{item}" for item in args.set]
+    args.set = recurrent_units.set_overrides(args.set)
     rows = [run_one(u, k, args) for k in seeds for u in units]
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "results.json"), "w") as f:
