@@ -155,3 +155,23 @@ def test_augment_is_validated_and_changes_only_training_clips(tmp_path):
     np.testing.assert_array_equal(
         evals[0]["video"], data.eval_clips(cfg, data.data_dir(cfg), 2)[0]["video"]
     )
+
+
+def test_photo_pool_is_validated_and_changes_only_training_clips(tmp_path):
+    from video_training import ConfigError
+
+    with pytest.raises(ConfigError, match="data.camera_photo_pool: expected one of.*'web'"):
+        parse_args(["--config.data.camera_photo_pool=web"])
+    cfg = load_config_file(f"{CONFIG_DIR}/embedded.py:tiny")
+    cfg.data.update(root=str(tmp_path), fresh_real_batches=False, num_train=8, num_test=2)
+    assert cfg.data.camera_photo_pool == "photos"
+    photos_dir = data.data_dir(cfg)
+    plain = next(iter(data.train_loader(cfg, photos_dir)))["video"]
+    cfg.data.camera_photo_pool = "photos+video_frames"
+    pool_dir = data.data_dir(cfg)
+    assert pool_dir != photos_dir and "_photos_video_frames" in pool_dir
+    assert not np.array_equal(plain, next(iter(data.train_loader(cfg, pool_dir)))["video"])
+    np.testing.assert_array_equal(  # the held-out clips: the same 2 photos, the same paths
+        data.eval_clips(cfg, photos_dir, 2)[0]["video"],
+        data.eval_clips(cfg, pool_dir, 2)[0]["video"],
+    )

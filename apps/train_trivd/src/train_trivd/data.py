@@ -42,6 +42,9 @@ def data_dir(config: ml_collections.ConfigDict, *, progress: bool = False) -> st
     trajectory = d.get("camera_trajectory", "smooth")  # runs saved before the field: smooth
     if trajectory != "smooth":  # the smooth sets keep the folder names they were rendered to
         name += f"_{trajectory}"
+    pool = d.get("camera_photo_pool", "photos")  # runs saved before the field: photos
+    if pool != "photos":
+        name += "_" + pool.replace("+", "_")
     return build_embedded(
         os.path.join(d.root, name),
         which=("camera_motion",),
@@ -53,6 +56,7 @@ def data_dir(config: ml_collections.ConfigDict, *, progress: bool = False) -> st
         base_side=d.camera_base_side,
         zoom_range=zoom,
         trajectory=trajectory,
+        photo_pool=pool,
     )["camera_motion"]
 
 

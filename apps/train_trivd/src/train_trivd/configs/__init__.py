@@ -34,7 +34,7 @@ def validate(config: ml_collections.ConfigDict, *, needs_data: bool = True) -> N
     """
     import gan_video
     from video_training import ConfigError, check_choice, check_field, check_int, check_number
-    from video_training.data.embedded import TRAJECTORIES
+    from video_training.data.embedded import PHOTO_POOLS, TRAJECTORIES
 
     from train_trivd.data import DATA_KINDS
 
@@ -88,6 +88,8 @@ def validate(config: ml_collections.ConfigDict, *, needs_data: bool = True) -> N
     check_choice(config, "model.frame_sampling", gan_video.FRAME_SAMPLING)
     check_choice(config, "data.kind", DATA_KINDS)
     check_choice(config, "data.camera_trajectory", TRAJECTORIES)
+    if "camera_photo_pool" in config.data:  # configs saved before the field: "photos"
+        check_choice(config, "data.camera_photo_pool", PHOTO_POOLS)
     check_field(
         config,
         "data.fresh_real_batches",

