@@ -137,7 +137,9 @@ def run_folder(tmp_path):
 
 
 SAMPLE_ERRORS = [
-    ([], ["required: --workdir"]),
+    ([], ["required: --workdir", "or --pretrained"]),
+    (["--pretrained=nope"], ["--pretrained: expected one of", "got 'nope'"]),
+    (["--pretrained", "--workdir={tmp}/run"], ["--pretrained=", "expected one of them"]),
     (["--workdir={tmp}/missing"], ["--workdir", "train-trivd run folder", "missing'"]),
     (["--workdir={tmp}/empty"], ["--workdir", "config.json", "empty'"]),
     (["--workdir={tmp}/run", "--step=7"], ["--step=7", "[2]"]),

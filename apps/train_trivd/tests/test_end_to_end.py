@@ -125,3 +125,47 @@ def test_sample_trivd_on_dataset_clips_and_a_video_file(run, capsys):
     assert any(n.startswith("motion_") and n.endswith(".png") for n in names)
     image = np.asarray(Image.open(out2 / next(n for n in names if n.endswith(".png"))))
     assert image.shape == (4 * 2 * 17, 3 * 17, 3)  # 4 samples x (frames, motion) rows
+
+
+def test_export_round_trips_and_sample_trivd_pretrained(run, tmp_path, monkeypatch, capsys):
+    import gan_video
+    import jax
+    from train_trivd import pretrained
+    from train_trivd.train import load_run_config, model_config, train_config
+    from video_training import write_mp4
+    from video_training.cli_testing import assert_usage_error
+
+    root = tmp_path / "pretrained"
+    out = pretrained.export(str(run / "run"), str(root / "mine"))
+    config = load_run_config(out)
+    assert config.workdir == "" and config.data.root == "runs/data"
+    assert not os.path.isabs(config.jax_cache_dir)
+    gan = gan_video.make_gan(model_config(config), train_config(config))
+    want, step = sample_main.restore_state(gan, str(run / "run"))
+    got, got_step = pretrained.load_state(gan, out)
+    assert got_step == step == STEPS
+    jax.tree.map(np.testing.assert_array_equal, got["ema"], want["ema"])
+    jax.tree.map(np.testing.assert_array_equal, got["g"]["rest"], want["g"]["rest"])
+    with open(os.path.join(out, "about.json")) as f:
+        about = json.load(f)
+    assert about["step"] == STEPS and any("eval/mse" in r for r in about["evaluations"])
+    with pytest.raises(ValueError, match=f"holds step {STEPS} only"):
+        pretrained.load_state(gan, out, step=STEPS + 1)
+
+    monkeypatch.setattr(pretrained, "PRETRAINED_DIR", str(root))
+    monkeypatch.chdir(tmp_path)  # the data is rendered and the samples written under ./runs
+    video = np.random.default_rng(1).integers(0, 255, (6, 24, 24, 3), dtype=np.uint8)
+    path = write_mp4(str(tmp_path / "me.mp4"), video)
+    argv = ["--pretrained=mine", "--video", path, "--num-samples=2", "--standing-batches=1"]
+    assert sample_main.main([*argv, "--no-mp4"]) == 0
+    assert f"sample-trivd: step {STEPS}" in capsys.readouterr().out
+    names = os.listdir(tmp_path / "runs" / "samples" / "pretrained_mine")
+    assert any(n.startswith("samples_") and n.endswith(".gif") for n in names)
+    assert any(n.startswith("motion_") and n.endswith(".png") for n in names)
+    for bad, fragments in (
+        (["--pretrained=nope"], ["--pretrained: expected one of ['mine']", "got 'nope'"]),
+        (["--pretrained=mine", "--workdir=x"], ["--workdir=x", "expected one of them"]),
+        (["--pretrained=mine", "--raw-weights"], ["--raw-weights", "EMA weights only"]),
+        (["--pretrained=mine", "--step=7"], ["--step", "step=7", f"holds step {STEPS} only"]),
+    ):
+        assert_usage_error(sample_main.main, bad, capsys, *fragments, prog="sample-trivd")

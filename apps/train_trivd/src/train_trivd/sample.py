@@ -1,4 +1,4 @@
-"""`sample-trivd`: continuations from a train-trivd checkpoint for dataset clips or a video file."""
+"""`sample-trivd`: continuations from a train-trivd checkpoint (or a shipped generator, `--pretrained`) for dataset clips or a video file."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 from video_training import ConfigError, cli
+
+from train_trivd import pretrained
 
 __all__ = ["load_clips_from_video", "main", "restore_state"]
 
@@ -75,7 +77,15 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         epilog=cli.COMPILE_ONLY_USAGE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--workdir", required=True, help="train-trivd run folder (config + checkpoints)")
+    p.add_argument("--workdir", default=None, help="train-trivd run folder (config + checkpoints)")
+    p.add_argument(
+        "--pretrained",
+        nargs="?",
+        const=pretrained.DEFAULT,
+        default=None,
+        help="sample from a generator shipped with the app instead of --workdir (default: "
+        f"{pretrained.DEFAULT}, 16x16 frames, 2 conditioning -> 3 predicted)",
+    )
     p.add_argument("--step", type=int, default=None, help="checkpoint step (default newest)")
     p.add_argument("--video", default=None, help="condition on this video file (PyAV) instead")
     p.add_argument("--start", type=int, default=0, help="first frame used from --video")
@@ -102,7 +112,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--raw-weights", action="store_true", help="use G's weights, not the EMA")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-mp4", action="store_true", help="write GIFs only")
-    p.add_argument("--out", default=None, help="output folder (default <workdir>/samples)")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="output folder (default <workdir>/samples; with --pretrained "
+        "runs/samples/pretrained_<name>)",
+    )
     return p.parse_args(argv)
 
 
@@ -126,7 +141,31 @@ def check_args(args: argparse.Namespace) -> tuple[Any, int, np.ndarray | None]:
         raise ConfigError(
             f"--standing-batches: expected an integer >= 0, got {args.standing_batches}"
         )
-    step = cli.check_run_folder(args.workdir, trained_by="train-trivd", step=args.step)
+    if args.pretrained is not None:
+        if args.workdir:
+            raise ConfigError(
+                f"--pretrained={args.pretrained} and --workdir={args.workdir}: expected one of them"
+            )
+        try:
+            args.workdir = pretrained.folder(args.pretrained)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+    elif not args.workdir:
+        raise ConfigError("required: --workdir=RUN (a train-trivd run) or --pretrained")
+    if pretrained.is_exported(args.workdir):
+        from video_training import shipped
+
+        try:
+            step = shipped.saved_step(args.workdir, args.step)
+        except ValueError as e:
+            raise ConfigError(f"--step: {e}") from None
+        if args.raw_weights:
+            raise ConfigError(
+                f"--raw-weights: {args.workdir} is a shipped generator, which holds its EMA "
+                "weights only; expected no --raw-weights"
+            )
+    else:
+        step = cli.check_run_folder(args.workdir, trained_by="train-trivd", step=args.step)
     config = load_run_config(args.workdir)
     if args.data_dir:
         config.data.data_dir = args.data_dir
@@ -206,7 +245,10 @@ def main(argv: list[str]) -> int:
     mc = model_config(config)
     tc, size = mc.num_cond_frames, mc.resolution
     gan = gan_video.make_gan(mc, train_config(config))
-    state, step = restore_state(gan, args.workdir, step)
+    if pretrained.is_exported(args.workdir):
+        state, step = pretrained.load_state(gan, args.workdir, step)
+    else:
+        state, step = restore_state(gan, args.workdir, step)
     params = state["g"]["params"] if args.raw_weights else state["ema"]
 
     directory = data.data_dir(config)
@@ -236,7 +278,10 @@ def main(argv: list[str]) -> int:
     pred, warps = predictor.predict(params, rest, cond, jax.random.fold_in(key, 1), trunc)
     videos = np.concatenate([cond, pred], axis=1)
     flows = np.asarray(motion_field(warps, size)) if warps else None
-    out = args.out or os.path.join(args.workdir, "samples")
+    if args.pretrained is not None:  # not inside the installed package
+        out = args.out or os.path.join("runs", "samples", f"pretrained_{args.pretrained}")
+    else:
+        out = args.out or os.path.join(args.workdir, "samples")
     tag = f"step_{step:07d}_trunc_{'none' if trunc is None else f'{trunc:g}'}"
     paths = write_outputs(out, tag, videos, tc, flows, mp4=not args.no_mp4)
     if clips.shape[1] > tc:  # the real continuation, for comparison

@@ -17,93 +17,56 @@ Export a finished run (this is how `default_tiny` was made, after a no-flag `tra
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from typing import Any
 
-import numpy as np
+from video_training import shipped
+from video_training.shipped import ABOUT_FILE, PARAMS_FILE
 
 PRETRAINED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained")
-PARAMS_FILE = "params.npz"
-ABOUT_FILE = "about.json"
 DEFAULT = "default_tiny"
+
+__all__ = ["ABOUT_FILE", "PARAMS_FILE", "export", "folder", "is_exported", "load", "names"]
 
 
 def names() -> list[str]:
     """The shipped models."""
-    if not os.path.isdir(PRETRAINED_DIR):
-        return []
-    return sorted(
-        n
-        for n in os.listdir(PRETRAINED_DIR)
-        if os.path.isfile(os.path.join(PRETRAINED_DIR, n, PARAMS_FILE))
-    )
+    return shipped.names(PRETRAINED_DIR)
 
 
 def folder(name: str = DEFAULT) -> str:
     """The folder of the shipped model `name`; ValueError naming the shipped ones otherwise."""
-    if name not in names():
-        raise ValueError(f"--pretrained: expected one of {names()}, got {name!r}")
-    return os.path.join(PRETRAINED_DIR, name)
+    return shipped.folder(PRETRAINED_DIR, name)
 
 
-def is_exported(workdir: str) -> bool:
-    """Whether `workdir` is an exported model (params.npz) rather than a training run."""
-    return os.path.isfile(os.path.join(workdir, PARAMS_FILE))
-
-
-def load(abstract_params: Any, folder: str, step: int | None = None) -> tuple[Any, int]:
-    """`(params, step)` of the shipped model in `folder`, in the structure of `abstract_params`.
-
-    Raises:
-      ValueError: `step` is not the one it holds, or its arrays do not fit the model.
-    """
-    from video_training import load_tree
-
-    with open(os.path.join(folder, ABOUT_FILE)) as f:
-        saved = int(json.load(f)["step"])
-    if step is not None and int(step) != saved:
-        raise ValueError(f"step={step}: {folder} holds step {saved} only")
-    return load_tree(abstract_params, os.path.join(folder, PARAMS_FILE)), saved
+is_exported = shipped.is_exported
+load = shipped.load
 
 
 def export(workdir: str, out: str, step: int | None = None) -> str:
     """Writes the newest (or `step`) checkpoint of the run in `workdir` as a shipped model."""
-    import jax
-    from video_training import save_tree
-
     from train_videotx import model as vtx_model
 
     config = vtx_model.load_config(workdir)
     setup = vtx_model.make_setup(config)
     params, step = vtx_model.restore_params(setup, workdir, step)
-    os.makedirs(out, exist_ok=True)
-    save_tree(params, os.path.join(out, PARAMS_FILE))
-    shipped = config.to_dict()
-    shipped["workdir"] = ""
+    config_dict: dict[str, Any] = config.to_dict()
+    config_dict["workdir"] = ""
     # Relative, as the configs have it: held-out clips are prepared there when first needed.
-    shipped["data"]["dir"] = f"runs/data/{os.path.basename(config.data.dir.rstrip('/'))}"
-    shipped["compilation_cache_dir"] = "runs/.jax_cache"
-    with open(os.path.join(out, vtx_model.CONFIG_FILE), "w") as f:
-        json.dump(shipped, f, indent=1)
-    evals = []
-    metrics = os.path.join(workdir, "metrics.jsonl")
-    if os.path.exists(metrics):
-        with open(metrics) as f:
-            evals = [r for r in map(json.loads, f) if any(k.startswith("eval/") for k in r)]
-    about = {
-        "step": step,
-        "parameters": int(sum(np.size(x) for x in jax.tree.leaves(params))),
-        "evaluations": evals,
-        "made_by": [
+    config_dict["data"]["dir"] = f"runs/data/{os.path.basename(config.data.dir.rstrip('/'))}"
+    config_dict["compilation_cache_dir"] = "runs/.jax_cache"
+    return shipped.write(
+        out,
+        params,
+        config_dict,
+        step=step,
+        evaluations=shipped.run_evaluations(workdir),
+        made_by=[
             "python3 -m uv run train-videotx" + ("" if config.name == "default_tiny" else " ..."),
             f"python3 -m uv run python -m train_videotx.pretrained --workdir {workdir}",
         ],
-    }
-    with open(os.path.join(out, ABOUT_FILE), "w") as f:
-        json.dump(about, f, indent=1)
-    return out
+    )
 
 
 def main(argv=None) -> int:
