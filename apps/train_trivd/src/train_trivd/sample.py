@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from video_training import ConfigError, cli
+from video_training import ConfigError, cli, shipped
 
 from train_trivd import pretrained
 
@@ -141,20 +141,10 @@ def check_args(args: argparse.Namespace) -> tuple[Any, int, np.ndarray | None]:
         raise ConfigError(
             f"--standing-batches: expected an integer >= 0, got {args.standing_batches}"
         )
-    if args.pretrained is not None:
-        if args.workdir:
-            raise ConfigError(
-                f"--pretrained={args.pretrained} and --workdir={args.workdir}: expected one of them"
-            )
-        try:
-            args.workdir = pretrained.folder(args.pretrained)
-        except ValueError as e:
-            raise ConfigError(str(e)) from None
-    elif not args.workdir:
-        raise ConfigError("required: --workdir=RUN (a train-trivd run) or --pretrained")
+    args.workdir = shipped.resolve_folder(
+        args.workdir, args.pretrained, pretrained.PRETRAINED_DIR, "train-trivd"
+    )
     if pretrained.is_exported(args.workdir):
-        from video_training import shipped
-
         try:
             step = shipped.saved_step(args.workdir, args.step)
         except ValueError as e:

@@ -10,7 +10,7 @@ import sys
 import jax
 import ml_collections
 import numpy as np
-from video_training import ConfigError, cli
+from video_training import ConfigError, cli, shipped
 
 from train_videotx import pretrained
 
@@ -150,17 +150,9 @@ def check_args(
         raise ConfigError(
             f"--formats: expected a comma-separated list of gif, mp4, got {args.formats!r}"
         )
-    if args.pretrained is not None:
-        if args.workdir:
-            raise ConfigError(
-                f"--pretrained={args.pretrained} and --workdir={args.workdir}: expected one of them"
-            )
-        try:
-            args.workdir = pretrained.folder(args.pretrained)
-        except ValueError as e:
-            raise ConfigError(str(e)) from None
-    elif not args.workdir:
-        raise ConfigError("required: --workdir=RUN (a train-videotx run) or --pretrained")
+    args.workdir = shipped.resolve_folder(
+        args.workdir, args.pretrained, pretrained.PRETRAINED_DIR, "train-videotx"
+    )
     if not pretrained.is_exported(args.workdir):
         cli.check_run_folder(args.workdir, trained_by="train-videotx", step=args.step)
     config = load_config(args.workdir)

@@ -30,6 +30,7 @@ __all__ = [
     "is_exported",
     "load",
     "names",
+    "resolve_folder",
     "run_evaluations",
     "saved_step",
     "write",
@@ -49,6 +50,27 @@ def folder(root: str, name: str, flag: str = "--pretrained") -> str:
     if name not in shipped:
         raise ValueError(f"{flag}: expected one of {shipped}, got {name!r}")
     return os.path.join(root, name)
+
+
+def resolve_folder(workdir: str | None, name: str | None, root: str, trained_by: str) -> str:
+    """The folder a sampling command's `--workdir RUN` or `--pretrained NAME` (exactly one of
+    them) names: the run folder, or the shipped model `name` under `root`.
+
+    Raises:
+      ConfigError: both or neither flag given, or no shipped model `name`.
+    """
+    from video_training.config import ConfigError
+
+    if name is None:
+        if not workdir:
+            raise ConfigError(f"required: --workdir=RUN (a {trained_by} run) or --pretrained")
+        return workdir
+    if workdir:
+        raise ConfigError(f"--pretrained={name} and --workdir={workdir}: expected one of them")
+    try:
+        return folder(root, name)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
 
 
 def is_exported(path: str) -> bool:
