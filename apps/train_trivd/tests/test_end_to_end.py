@@ -143,14 +143,14 @@ def test_export_round_trips_and_sample_trivd_pretrained(run, tmp_path, monkeypat
     gan = gan_video.make_gan(model_config(config), train_config(config))
     want, step = sample_main.restore_state(gan, str(run / "run"))
     got, got_step = pretrained.load_state(gan, out)
-    assert got_step == step == STEPS
+    assert got_step == step >= STEPS  # the newest checkpoint (the resume test adds one)
     jax.tree.map(np.testing.assert_array_equal, got["ema"], want["ema"])
     jax.tree.map(np.testing.assert_array_equal, got["g"]["rest"], want["g"]["rest"])
     with open(os.path.join(out, "about.json")) as f:
         about = json.load(f)
-    assert about["step"] == STEPS and any("eval/mse" in r for r in about["evaluations"])
-    with pytest.raises(ValueError, match=f"holds step {STEPS} only"):
-        pretrained.load_state(gan, out, step=STEPS + 1)
+    assert about["step"] == step and any("eval/mse" in r for r in about["evaluations"])
+    with pytest.raises(ValueError, match=f"holds step {step} only"):
+        pretrained.load_state(gan, out, step=step + 1)
 
     monkeypatch.setattr(pretrained, "PRETRAINED_DIR", str(root))
     monkeypatch.chdir(tmp_path)  # the data is rendered and the samples written under ./runs
@@ -158,7 +158,7 @@ def test_export_round_trips_and_sample_trivd_pretrained(run, tmp_path, monkeypat
     path = write_mp4(str(tmp_path / "me.mp4"), video)
     argv = ["--pretrained=mine", "--video", path, "--num-samples=2", "--standing-batches=1"]
     assert sample_main.main([*argv, "--no-mp4"]) == 0
-    assert f"sample-trivd: step {STEPS}" in capsys.readouterr().out
+    assert f"sample-trivd: step {step}" in capsys.readouterr().out
     names = os.listdir(tmp_path / "runs" / "samples" / "pretrained_mine")
     assert any(n.startswith("samples_") and n.endswith(".gif") for n in names)
     assert any(n.startswith("motion_") and n.endswith(".png") for n in names)
@@ -166,6 +166,6 @@ def test_export_round_trips_and_sample_trivd_pretrained(run, tmp_path, monkeypat
         (["--pretrained=nope"], ["--pretrained: expected one of ['mine']", "got 'nope'"]),
         (["--pretrained=mine", "--workdir=x"], ["--workdir=x", "expected one of them"]),
         (["--pretrained=mine", "--raw-weights"], ["--raw-weights", "EMA weights only"]),
-        (["--pretrained=mine", "--step=7"], ["--step", "step=7", f"holds step {STEPS} only"]),
+        (["--pretrained=mine", "--step=7"], ["--step", "step=7", f"holds step {step} only"]),
     ):
         assert_usage_error(sample_main.main, bad, capsys, *fragments, prog="sample-trivd")
