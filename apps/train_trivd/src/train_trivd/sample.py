@@ -1,4 +1,4 @@
-"""`sample-trivd`: continuations from a train-trivd checkpoint (or a shipped generator, `--pretrained`) for dataset clips or a video file."""
+"""`sample-trivd`: continuations from a train-trivd run or a shipped generator, for dataset clips or a video file."""
 
 from __future__ import annotations
 

@@ -1,0 +1,40 @@
+"""The generator shipped with the app (`train_trivd/pretrained/camera_linear_tiny`)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import gan_video
+import pytest
+from train_trivd import data, pretrained
+from train_trivd.evaluate import Evaluator
+from train_trivd.train import load_run_config, model_config, train_config
+
+
+def test_the_shipped_generator_reproduces_its_recorded_evaluation(tmp_path, monkeypatch):
+    """Loads into its config's generator and, on the embedded held-out clips (rendered here),
+    gives the held-out metrics its run recorded, beside the same baselines. Catches a shipped
+    file that no longer matches the code or the data."""
+    assert pretrained.DEFAULT in pretrained.names()
+    folder = pretrained.folder()
+    monkeypatch.chdir(tmp_path)  # the embedded clips are rendered under ./runs/data (seconds)
+    config = load_run_config(folder)
+    mc = model_config(config)
+    gan = gan_video.make_gan(mc, train_config(config))
+    state, step = pretrained.load_state(gan, folder)
+    with open(os.path.join(folder, "about.json")) as f:
+        recorded = json.load(f)["evaluations"][-1]
+    assert recorded["step"] == step
+    directory = data.data_dir(config)
+    evaluator = Evaluator(
+        gan,
+        mc,
+        config.eval,
+        data.eval_clips(config, directory, config.eval.num_clips),
+        str(tmp_path),
+        standing_source=lambda: data.standing_batches(config, directory),
+    )
+    metrics = evaluator(state, step)
+    for name in ("mse", "mse_copy_last", "epe", "epe_zero_flow", "psnr"):
+        assert metrics[name] == pytest.approx(recorded[f"eval/{name}"], rel=2e-3), name
