@@ -4,12 +4,17 @@ Trains `embedded:tiny` (16x16, 2 conditioning -> 3 predicted frames) with each r
 the same step budget and seeds, then evaluates each on the held-out photos' clips: the motion
 field's end-point error against the true flow (TSRU_p only: ConvGRU has no motion field)
 beside the zero-flow EPE, and the prediction error (MSE, PSNR) of the truncated samples
-against the true continuation beside copying the last conditioning frame. Resumable: a run
-whose workdir holds its final evaluation is read, not retrained.
+against the true continuation beside copying the last conditioning frame. Then the same
+evaluation of each run's final checkpoint on its first 8 training clips and, with
+`--set data.camera_photo_pool=photos+video_frames`, on the 32 "test_stills" clips (unseen frames
+of the pool's videos), in `<workdir>/extra_evaluations.json`. Resumable: a run whose workdir
+holds its final evaluation is read, not retrained.
 
   python3 -m uv run python apps/train_trivd/experiments/recurrent_units.py
   python3 -m uv run python apps/train_trivd/experiments/recurrent_units.py \\
       --units tsru_p --seeds 0 --steps 500
+  python3 -m uv run python apps/train_trivd/experiments/recurrent_units.py \\
+      --evaluate camera_linear_tiny      # or a run folder: only the extra evaluations
 
 Writes `<out>/<unit>_seed<k>/` (each a `train-trivd` workdir with its log, metrics.jsonl,
 checkpoint, sample grids and motion-field images), `<out>/results.json` and prints a
@@ -19,6 +24,7 @@ Markdown table.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -84,6 +90,87 @@ def set_overrides(items: list[str]) -> list[str]:
     return [f"--config.{item}" for item in items]
 
 
+# Evaluations of a finished run beside the held-out photos' ("test"): the first 8 training
+# clips (what the model fits) and, with the photo pool, the 32 "test_stills" clips (unseen
+# frames of the pool's videos: held out from the training images' own distribution).
+EXTRA_SPLITS = {"train": 8, "test_stills": 32}
+EXTRA_FILE = "extra_evaluations.json"
+
+
+def extra_splits(config) -> list[str]:
+    """The `EXTRA_SPLITS` a run's config has (test_stills only with the photo pool)."""
+    pool = config.data.get("camera_photo_pool", "photos")
+    return ["train"] + (["test_stills"] if pool == "photos+video_frames" else [])
+
+
+def evaluate_split(gan, mc, config, state, step: int, split: str, folder: str) -> dict:
+    """`Evaluator` (standing statistics of the training clips, truncated latents) on the first
+    `EXTRA_SPLITS[split]` clips of `split`; writes its grids under `folder`."""
+    from train_trivd import data
+    from train_trivd.evaluate import Evaluator
+
+    c = config.copy_and_resolve_references()
+    c.data.eval_split = split
+    directory = data.data_dir(c)
+    clips = data.eval_clips(c, directory, EXTRA_SPLITS[split])
+    evaluator = Evaluator(
+        gan,
+        mc,
+        c.eval,
+        clips,
+        folder,
+        standing_source=lambda: data.standing_batches(c, directory),
+    )
+    return {k: float(v) for k, v in evaluator(state, step).items()}
+
+
+def evaluate_run(run: str) -> dict:
+    """Evaluates a run's newest checkpoint (a `train-trivd` workdir) or a shipped generator (a
+    name of `train_trivd.pretrained`) on `extra_splits`; returns `{split: metrics}`, cached in
+    `<workdir>/extra_evaluations.json` (runs/experiments/shipped_<name>/ for a shipped one)."""
+    import gan_video
+    from train_trivd import pretrained
+    from train_trivd.main import configure_jax
+    from train_trivd.sample import restore_state
+    from train_trivd.train import load_run_config, model_config, train_config
+
+    shipped = not os.path.isdir(run)
+    folder = pretrained.folder(run) if shipped else run
+    out = os.path.join("runs/experiments", f"shipped_{run}") if shipped else run
+    path = os.path.join(out, EXTRA_FILE)
+    results = {}
+    if os.path.exists(path):
+        with open(path) as f:
+            results = json.load(f)
+    config = load_run_config(folder)
+    todo = [s for s in extra_splits(config) if s not in results]
+    if todo:
+        configure_jax(config)
+        mc = model_config(config)
+        gan = gan_video.make_gan(mc, train_config(config))
+        if shipped:
+            state, step = pretrained.load_state(gan, folder)
+        else:
+            state, step = restore_state(gan, folder)
+        for split in todo:
+            metrics = evaluate_split(
+                gan, mc, config, state, step, split, os.path.join(out, f"eval_{split}")
+            )
+            results[split] = {"step": step, **metrics}
+        os.makedirs(out, exist_ok=True)
+        with open(path + ".tmp", "w") as f:
+            json.dump(results, f, indent=1)
+        os.replace(path + ".tmp", path)
+    return results
+
+
+def extra_columns(row: dict, results: dict) -> None:
+    """Adds `<split>_<field>` entries (`train_clips_*` for "train") of `results` to `row`."""
+    for split, metrics in results.items():
+        prefix = "train_clips" if split == "train" else split
+        row.update({f"{prefix}_{k}": metrics.get(k) for k in FIELDS})
+
+
 def run_one(unit: str, seed: int, args) -> dict:
     """Trains one run unless its workdir holds the final evaluation; returns its table row."""
     name = f"{unit}_seed{seed}"
@@ -106,6 +193,12 @@ def run_one(unit: str, seed: int, args) -> dict:
     row["overrides"] = list(args.set)
     row["wall_seconds"] = ex.logged_wall(ex.read_text(log_path))
     row.update({k: result.get(f"eval/{k}") for k in FIELDS})
+    # In a process of its own, as the training (this script's threads share one interpreter).
+    cmd = [sys.executable, os.path.abspath(__file__), "--evaluate", workdir]
+    if ex.run_logged(cmd, os.path.join(args.out, f"{name}_extra.log"), name):
+        raise RuntimeError(f"{name}: evaluation failed: see {name}_extra.log")
+    with open(os.path.join(workdir, EXTRA_FILE)) as f:
+        extra_columns(row, json.load(f))
     print(f"[{time.strftime('%H:%M:%S')}] done {name}: {row}", flush=True)
     return row
 
@@ -118,14 +211,28 @@ HEADER = ("unit", "seed", "steps", "wall s", "EPE", "zero-flow EPE", "MSE", "cop
 HEADER += ("PSNR dB", "copy-last PSNR dB")
 
 
+EXTRA_HEADER = ("unit", "seed", "steps", "clips", "EPE", "zero-flow EPE", "MSE", "copy-last MSE")
+EXTRA_HEADER += ("PSNR dB", "copy-last PSNR dB")
+
+
 def table(rows: list[dict]) -> str:
-    return ex.markdown_table(
+    """The held-out photos' table, then (rows that have them) the extra splits' table."""
+    text = ex.markdown_table(
         HEADER,
         [
             (r["unit"], r["seed"], r["steps"], r["wall_seconds"], *(_fmt(r[k]) for k in FIELDS))
             for r in rows
         ],
     )
+    extra = []
+    for r in rows:
+        for prefix, clips in (("train_clips", "training (8)"), ("test_stills", "test_stills (32)")):
+            if r.get(f"{prefix}_mse") is not None:
+                cells = (_fmt(r.get(f"{prefix}_{k}")) for k in FIELDS)
+                extra.append((r["unit"], r["seed"], r["steps"], clips, *cells))
+    if extra:
+        text += "\n\n" + ex.markdown_table(EXTRA_HEADER, extra)
+    return text
 
 
 def main(argv=None) -> int:
@@ -151,7 +258,17 @@ def main(argv=None) -> int:
         help="output folder (default: runs/experiments/trivd_units_<trajectory>)",
     )
     add_set_flag(p)
+    p.add_argument(
+        "--evaluate",
+        metavar="RUN",
+        help="only evaluate RUN (a train-trivd workdir, its newest checkpoint, or the name of a"
+        " shipped generator) on the first 8 training clips and, with the photo pool, the 32"
+        " test_stills clips; print the metrics",
+    )
     args = p.parse_args(argv)
+    if args.evaluate:
+        print(json.dumps(evaluate_run(args.evaluate), indent=1))
+        return 0
     args.set = set_overrides(args.set)
     args.out = args.out or f"runs/experiments/trivd_units_{args.trajectory}"
     units = ex.names_arg(args.units, UNITS, "--units")

@@ -5,16 +5,18 @@ config, same clips, same optimizer) trained alone on the mean squared error betw
 predicted frames and the true continuation, instead of the GAN loss, then evaluated exactly
 as the GAN runs are (raw weights, no EMA; standing statistics, truncated latents): MSE/PSNR
 against copying the last frame and, for warping units, the motion field's EPE against the
-true flow and zero flow, on the held-out photos' clips and on as many training clips. If even this does not beat copy-last, the GAN runs could not have;
-if it does, what the GAN runs lack is the training signal (steps, batch), not capacity.
+true flow and zero flow, on the held-out photos' clips, on as many training clips and, with the
+photo pool, on the 32 test_stills clips. If even this does not beat copy-last, the GAN runs
+could not have; if it does, what the GAN runs lack is the training signal (steps, batch), not
+capacity.
 No ground-truth flow is used: only frames, as the GAN's D sees them.
 
   python3 -m uv run python apps/train_trivd/experiments/supervised_probe.py
   python3 -m uv run python apps/train_trivd/experiments/supervised_probe.py --units tsru_p \\
       --seeds 0 --steps 500
 
-Writes `<out>/<unit>_seed<k>/` (config.json, metrics.jsonl, eval/ and training_clips/eval/
-sample grids and motion fields, result.json) and `<out>/results.json`; prints a Markdown table. A run whose
+Writes `<out>/<unit>_seed<k>/` (config.json, metrics.jsonl, eval/, eval_train/eval/ and, with
+the photo pool, eval_test_stills/eval/ sample grids and motion fields, result.json) and `<out>/results.json`; prints a Markdown table. A run whose
 result.json exists is read, not retrained (runs are short: no checkpoints).
 """
 
@@ -120,11 +122,15 @@ def run_one(unit: str, seed: int, args) -> dict:
         return evaluator(eval_state, args.steps), evaluator.last_paths
 
     metrics, paths = evaluate(config, workdir)
-    # The same evaluation on the first training clips (photos seen in training): the gap
-    # between the two is what the model fails to carry over to new photos.
-    seen = config.copy_and_resolve_references()
-    seen.data.eval_split = seen.data.train_split
-    seen_metrics, _ = evaluate(seen, os.path.join(workdir, "training_clips"))
+    # The same evaluation on the first training clips (images seen in training: the gap to the
+    # held-out photos is what the model fails to carry over to new photos) and, with the photo
+    # pool, on the test_stills clips (unseen frames of the pool's videos).
+    extra = {
+        split: recurrent_units.evaluate_split(
+            gan, mc, config, eval_state, args.steps, split, os.path.join(workdir, f"eval_{split}")
+        )
+        for split in recurrent_units.extra_splits(config)
+    }
     row = {"run": name, "unit": unit, "seed": seed, "steps": args.steps}
     row["trajectory"] = args.trajectory
     row["lr"] = tc.g_lr * args.lr_scale
@@ -132,7 +138,7 @@ def run_one(unit: str, seed: int, args) -> dict:
     row["wall_seconds"] = round(wall)
     row["train_mse_last"] = last_mse
     row.update({k: metrics.get(k) for k in FIELDS})
-    row.update({f"train_clips_{k}": seen_metrics.get(k) for k in FIELDS})
+    recurrent_units.extra_columns(row, extra)
     row["files"] = {k: os.path.abspath(v) for k, v in paths.items()}
     with open(result_path + ".tmp", "w") as f:
         json.dump(row, f, indent=1, default=float)

