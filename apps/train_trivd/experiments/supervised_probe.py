@@ -16,8 +16,10 @@ No ground-truth flow is used: only frames, as the GAN's D sees them.
       --seeds 0 --steps 500
 
 Writes `<out>/<unit>_seed<k>/` (config.json, metrics.jsonl, eval/, eval_train/eval/ and, with
-the photo pool, eval_test_stills/eval/ sample grids and motion fields, result.json) and `<out>/results.json`; prints a Markdown table. A run whose
-result.json exists is read, not retrained (runs are short: no checkpoints).
+the photo pool, eval_test_stills/eval/ sample grids and motion fields, result.json) and
+`<out>/results.json`; prints a Markdown table. A run whose result.json exists is read, not
+retrained (runs are short: no checkpoints). `--export NAME` also writes the trained generator
+as a shipped model (`sample-trivd --pretrained NAME`).
 """
 
 from __future__ import annotations
@@ -61,6 +63,11 @@ def run_one(unit: str, seed: int, args) -> dict:
     workdir = os.path.join(args.out, name)
     result_path = os.path.join(workdir, "result.json")
     if os.path.exists(result_path):
+        if args.export:
+            raise SystemExit(
+                f"--export: {workdir} holds a finished run whose weights were not kept;"
+                " train again with another --out"
+            )
         with open(result_path) as f:
             return json.load(f)
     config, workdir = _config(unit, seed, args.steps, workdir, args)
@@ -140,11 +147,49 @@ def run_one(unit: str, seed: int, args) -> dict:
     row.update({k: metrics.get(k) for k in FIELDS})
     recurrent_units.extra_columns(row, extra)
     row["files"] = {k: os.path.abspath(v) for k, v in paths.items()}
+    if args.export:
+        row["exported"] = export(config, params, rest, args, metrics, extra)
     with open(result_path + ".tmp", "w") as f:
         json.dump(row, f, indent=1, default=float)
     os.replace(result_path + ".tmp", result_path)
     print(f"[{time.strftime('%H:%M:%S')}] done {name}: {row}", flush=True)
     return row
+
+
+def export(config, params, rest, args, metrics: dict, extra: dict) -> str:
+    """Writes the trained generator as a shipped model `train_trivd/pretrained/<args.export>`
+    (`video_training.shipped` format, as `python -m train_trivd.pretrained` writes a GAN run's
+    EMA generator): its weights stand in for the EMA weights (use_ema: sampling reads them);
+    about.json records the evaluations above, the held-out photos' as "eval/*" (what
+    `sample-trivd --pretrained` users and the shipped-model test read)."""
+    from train_trivd import pretrained
+    from video_training import shipped
+
+    config_dict = config.to_dict()
+    config_dict["workdir"] = ""
+    config_dict["data"]["root"] = "runs/data"  # rendered under the current folder when needed
+    config_dict["eval"]["use_ema"] = True
+    if os.path.isabs(config_dict.get("jax_cache_dir", "")):
+        config_dict["jax_cache_dir"] = "runs/jax_cache"
+    evaluation = {"step": args.steps, **{f"eval/{k}": float(v) for k, v in metrics.items()}}
+    for split, values in extra.items():
+        prefix = "train_clips" if split == "train" else split
+        evaluation.update({f"{prefix}/{k}": float(v) for k, v in values.items()})
+    command = " ".join(sys.argv) if sys.argv and sys.argv[0] else "supervised_probe.py ..."
+    return shipped.write(
+        os.path.join(pretrained.PRETRAINED_DIR, args.export),
+        {"ema": params, "rest": rest},
+        config_dict,
+        step=args.steps,
+        evaluations=[evaluation],
+        made_by=[
+            (
+                "supervised probe: the TrIVD-GAN-FP generator trained on the mean squared error"
+                " of its predictions (no discriminator), not the paper's adversarial training"
+            ),
+            f"python3 -m uv run python {command}",
+        ],
+    )
 
 
 def main(argv=None) -> int:
@@ -163,6 +208,12 @@ def main(argv=None) -> int:
     p.add_argument("--trajectory", default="linear", choices=("linear", "smooth"))
     recurrent_units.add_set_flag(p)
     p.add_argument("--out", default="runs/experiments/trivd_supervised_probe")
+    p.add_argument(
+        "--export",
+        metavar="NAME",
+        help="also write the trained generator as the shipped model NAME"
+        " (train_trivd/pretrained/NAME; one unit and one seed only)",
+    )
     args = p.parse_args(argv)
     from video_training import experiments as ex
 
@@ -173,6 +224,8 @@ def main(argv=None) -> int:
     if args.lr_scale <= 0:
         raise SystemExit(f"--lr-scale: expected a number > 0, got {args.lr_scale}")
     args.set = recurrent_units.set_overrides(args.set)
+    if args.export and len(units) * len(seeds) != 1:
+        raise SystemExit(f"--export: expected one unit and one seed, got {units} x {seeds}")
     rows = [run_one(u, k, args) for k in seeds for u in units]
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "results.json"), "w") as f:

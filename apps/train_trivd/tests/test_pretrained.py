@@ -12,12 +12,16 @@ from train_trivd.evaluate import Evaluator
 from train_trivd.train import load_run_config, model_config, train_config
 
 
-def test_the_shipped_generator_reproduces_its_recorded_evaluation(tmp_path, monkeypatch):
+def test_the_default_is_shipped():
+    assert pretrained.DEFAULT in pretrained.names()
+
+
+@pytest.mark.parametrize("name", pretrained.names())
+def test_each_shipped_generator_reproduces_its_recorded_evaluation(name, tmp_path, monkeypatch):
     """Loads into its config's generator and, on the embedded held-out clips (rendered here),
     gives the held-out metrics its run recorded, beside the same baselines. Catches a shipped
     file that no longer matches the code or the data."""
-    assert pretrained.DEFAULT in pretrained.names()
-    folder = pretrained.folder()
+    folder = pretrained.folder(name)
     monkeypatch.chdir(tmp_path)  # the embedded clips are rendered under ./runs/data (seconds)
     config = load_run_config(folder)
     mc = model_config(config)
@@ -36,5 +40,5 @@ def test_the_shipped_generator_reproduces_its_recorded_evaluation(tmp_path, monk
         standing_source=lambda: data.standing_batches(config, directory),
     )
     metrics = evaluator(state, step)
-    for name in ("mse", "mse_copy_last", "epe", "epe_zero_flow", "psnr"):
-        assert metrics[name] == pytest.approx(recorded[f"eval/{name}"], rel=2e-3), name
+    for field in ("mse", "mse_copy_last", "epe", "epe_zero_flow", "psnr"):
+        assert metrics[field] == pytest.approx(recorded[f"eval/{field}"], rel=2e-3), field
