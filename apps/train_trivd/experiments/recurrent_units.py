@@ -99,8 +99,10 @@ EXTRA_FILE = "extra_evaluations.json"
 
 def extra_splits(config) -> list[str]:
     """The `EXTRA_SPLITS` a run's config has (test_stills only with the photo pool)."""
-    pool = config.data.get("camera_photo_pool", "photos")
-    return ["train"] + (["test_stills"] if pool == "photos+video_frames" else [])
+    from video_training.data.embedded import camera_motion_splits
+
+    splits = camera_motion_splits(config.data.get("camera_photo_pool", "photos"))
+    return [s for s in EXTRA_SPLITS if s in splits]
 
 
 def evaluate_split(gan, mc, config, state, step: int, split: str, folder: str) -> dict:

@@ -165,12 +165,6 @@ def export(config, params, rest, args, metrics: dict, extra: dict) -> str:
     from train_trivd import pretrained
     from video_training import shipped
 
-    config_dict = config.to_dict()
-    config_dict["workdir"] = ""
-    config_dict["data"]["root"] = "runs/data"  # rendered under the current folder when needed
-    config_dict["eval"]["use_ema"] = True
-    if os.path.isabs(config_dict.get("jax_cache_dir", "")):
-        config_dict["jax_cache_dir"] = "runs/jax_cache"
     evaluation = {"step": args.steps, **{f"eval/{k}": float(v) for k, v in metrics.items()}}
     for split, values in extra.items():
         prefix = "train_clips" if split == "train" else split
@@ -179,7 +173,7 @@ def export(config, params, rest, args, metrics: dict, extra: dict) -> str:
     return shipped.write(
         os.path.join(pretrained.PRETRAINED_DIR, args.export),
         {"ema": params, "rest": rest},
-        config_dict,
+        pretrained.shipped_config(config),
         step=args.steps,
         evaluations=[evaluation],
         made_by=[

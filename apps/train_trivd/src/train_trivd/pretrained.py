@@ -28,7 +28,7 @@ from video_training import shipped
 PRETRAINED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained")
 DEFAULT = "camera_linear_tiny"
 
-__all__ = ["DEFAULT", "export", "folder", "is_exported", "load_state", "names"]
+__all__ = ["DEFAULT", "export", "folder", "is_exported", "load_state", "names", "shipped_config"]
 
 is_exported = shipped.is_exported
 
@@ -61,6 +61,18 @@ def load_state(gan: Any, path: str, step: int | None = None) -> tuple[dict[str, 
     return {"ema": tree["ema"], "g": {"rest": tree["rest"]}}, step
 
 
+def shipped_config(config: Any) -> dict[str, Any]:
+    """A run's config as a shipped generator keeps it: no run folder; data and compilation
+    cache under the current folder (`runs/`); the EMA weights (what a shipped model holds)."""
+    config_dict = config.to_dict()
+    config_dict["workdir"] = ""
+    config_dict["data"]["root"] = "runs/data"  # rendered under the current folder when needed
+    config_dict["eval"]["use_ema"] = True
+    if os.path.isabs(config_dict.get("jax_cache_dir", "")):
+        config_dict["jax_cache_dir"] = "runs/jax_cache"
+    return config_dict
+
+
 def export(workdir: str, out: str, step: int | None = None) -> str:
     """Writes the newest (or `step`) checkpoint of the train-trivd run in `workdir` as a
     shipped generator in `out`; returns `out`."""
@@ -77,15 +89,10 @@ def export(workdir: str, out: str, step: int | None = None) -> str:
         )
     gan = gan_video.make_gan(model_config(config), train_config(config))
     state, step = restore_state(gan, workdir, step)
-    config_dict = config.to_dict()
-    config_dict["workdir"] = ""
-    config_dict["data"]["root"] = "runs/data"  # rendered under the current folder when needed
-    if os.path.isabs(config_dict.get("jax_cache_dir", "")):
-        config_dict["jax_cache_dir"] = "runs/jax_cache"
     return shipped.write(
         out,
         {"ema": state["ema"], "rest": state["g"]["rest"]},
-        config_dict,
+        shipped_config(config),
         step=step,
         evaluations=shipped.run_evaluations(workdir),
         made_by=[

