@@ -94,7 +94,7 @@ def set_overrides(items: list[str]) -> list[str]:
 # clips (what the model fits) and, with the photo pool, the 32 "test_stills" clips (unseen
 # frames of the pool's videos: held out from the training images' own distribution).
 EXTRA_SPLITS = {"train": 8, "test_stills": 32}
-EXTRA_FILE = "extra_evaluations.json"
+EXTRA_FILE = "extra_evaluations.json"  # train_trivd.pretrained.EXTRA_EVALUATIONS_FILE
 
 
 def extra_splits(config) -> list[str]:

@@ -167,8 +167,7 @@ def export(config, params, rest, args, metrics: dict, extra: dict) -> str:
 
     evaluation = {"step": args.steps, **{f"eval/{k}": float(v) for k, v in metrics.items()}}
     for split, values in extra.items():
-        prefix = "train_clips" if split == "train" else split
-        evaluation.update({f"{prefix}/{k}": float(v) for k, v in values.items()})
+        evaluation.update(pretrained.extra_evaluation_keys(split, values))
     command = " ".join(sys.argv) if sys.argv and sys.argv[0] else "supervised_probe.py ..."
     return shipped.write(
         os.path.join(pretrained.PRETRAINED_DIR, args.export),

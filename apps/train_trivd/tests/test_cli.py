@@ -104,6 +104,7 @@ TRAIN_ERRORS = [
     (["--config.model.resolution=20"], ["--config.model", "multiple of 8", "got 20"]),
     (["--config.train.g_lr=0"], ["--config.train.g_lr", "> 0", "got 0.0"]),
     (["--config.train.d_lr=-1e-4"], ["--config.train.d_lr", "> 0", "got -0.0001"]),
+    (["--config.train.recon_weight=-1"], ["--config.train.recon_weight", ">= 0", "got -1"]),
     (["--config.model.recurrent_unit=lstm"], ["recurrent_unit", "'tsru_p'", "got 'lstm'"]),
     (["--config.model.frame_sampling=first"], ["frame_sampling", "'predicted'", "got 'first'"]),
     (

@@ -42,3 +42,20 @@ def test_each_shipped_generator_reproduces_its_recorded_evaluation(name, tmp_pat
     metrics = evaluator(state, step)
     for field in ("mse", "mse_copy_last", "epe", "epe_zero_flow", "psnr"):
         assert metrics[field] == pytest.approx(recorded[f"eval/{field}"], rel=2e-3), field
+
+
+def test_export_adds_the_runs_extra_evaluations_at_the_exported_step(tmp_path):
+    evaluations = [{"step": 4, "eval/mse": 0.5}, {"step": 8, "eval/mse": 0.25}]
+    extra = {
+        "train": {"step": 8, "mse": 0.125, "epe": 1.5},
+        "test_stills": {"step": 4, "mse": 0.75},  # another checkpoint's: not the exported one
+    }
+    (tmp_path / pretrained.EXTRA_EVALUATIONS_FILE).write_text(json.dumps(extra))
+    got = pretrained._with_extra_evaluations(str(tmp_path), [dict(e) for e in evaluations], 8)
+    assert got[0] == evaluations[0]
+    assert got[1] == {**evaluations[1], "train_clips/mse": 0.125, "train_clips/epe": 1.5}
+    # Without the file the run's evaluations are written as they are.
+    assert pretrained._with_extra_evaluations(str(tmp_path / "none"), evaluations, 8) == evaluations
+    assert pretrained.extra_evaluation_keys("test_stills", {"step": 1, "mse": 2}) == {
+        "test_stills/mse": 2.0
+    }

@@ -17,7 +17,7 @@ from gan_video.generator import Generator
 
 # One sub-discriminator and 1 -> 2 frames keep the compile short; the step is the same code.
 CFG = get_preset("tiny", decomposition="downsampled", num_cond_frames=1, num_pred_frames=2)
-TRAIN = TrainConfig(d_steps=2, ortho_weight=0.5)
+TRAIN = TrainConfig(d_steps=2, ortho_weight=0.5, recon_weight=3.0)
 CALLS: list[tuple[str, dict[str, np.ndarray]]] = []
 
 
@@ -114,16 +114,27 @@ def _first_param_of(params):
     return jax.tree.leaves(params)[0]
 
 
-def test_orthogonal_regulariser_enters_the_generator_loss_with_its_weight(recorded):
-    state, _, _, metrics, _ = recorded
+def test_regularisers_enter_the_generator_loss_with_their_weights(recorded):
+    state, video, _, metrics, calls = recorded
     ortho = float(orthogonal_regularization(state["g"]["params"]))
     assert ortho > 0
     np.testing.assert_allclose(float(metrics["ortho_reg"]), ortho, rtol=1e-5)
+    # The reconstruction term: MSE between the G update's frames and the real continuation.
+    g_frames = [c["frames"] for k, c in calls if k == "G"][-1]
+    recon = float(np.mean((g_frames - video[-1][:, CFG.num_cond_frames :]) ** 2))
+    assert recon > 0
+    np.testing.assert_allclose(float(metrics["g_recon"]), recon, rtol=1e-5)
     np.testing.assert_allclose(
         float(metrics["g_loss"]),
-        float(metrics["g_adv"]) + TRAIN.ortho_weight * ortho,
+        float(metrics["g_adv"]) + TRAIN.ortho_weight * ortho + TRAIN.recon_weight * recon,
         rtol=1e-5,
     )
+
+
+@pytest.mark.parametrize("field", ["recon_weight"])
+def test_train_config_rejects_negative_weights(field):
+    with pytest.raises(ValueError, match=f"{field} must be >= 0, got -1"):
+        TrainConfig(**{field: -1.0})
 
 
 def test_step_takes_one_shared_batch_and_rejects_too_few_groups():

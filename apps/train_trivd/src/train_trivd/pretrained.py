@@ -5,7 +5,8 @@ A shipped model is a folder `train_trivd/pretrained/<name>/` (`video_training.sh
 `runs/data` of the current folder when first needed, for the standing statistics),
 `params.npz` (`ema`: the EMA generator weights sampling uses; `rest`: the generator's
 batch-norm and spectral-norm state) and `about.json` (step, the run's held-out evaluations
-beside their baselines, the commands that made it). `sample-trivd --pretrained` reads one in
+beside their baselines, with the run's `extra_evaluations.json` at that step if it has one,
+the commands that made it). `sample-trivd --pretrained` reads one in
 place of a run folder:
 
   python3 -m uv run sample-trivd --pretrained --video my_clip.mp4
@@ -27,8 +28,21 @@ from video_training import shipped
 
 PRETRAINED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained")
 DEFAULT = "camera_linear_tiny"
+# Evaluations of a finished run on further splits (written by the experiments' scripts beside
+# the run's metrics.jsonl): {split: {"step": N, field: value}}.
+EXTRA_EVALUATIONS_FILE = "extra_evaluations.json"
 
-__all__ = ["DEFAULT", "export", "folder", "is_exported", "load_state", "names", "shipped_config"]
+__all__ = [
+    "DEFAULT",
+    "EXTRA_EVALUATIONS_FILE",
+    "export",
+    "extra_evaluation_keys",
+    "folder",
+    "is_exported",
+    "load_state",
+    "names",
+    "shipped_config",
+]
 
 is_exported = shipped.is_exported
 
@@ -73,6 +87,29 @@ def shipped_config(config: Any) -> dict[str, Any]:
     return config_dict
 
 
+def extra_evaluation_keys(split: str, metrics: dict[str, Any]) -> dict[str, float]:
+    """One split's evaluation as `about.json` keys: `train_clips/<field>` for the training
+    split, `<split>/<field>` for the others (the held-out photos' are `eval/<field>`)."""
+    prefix = "train_clips" if split == "train" else split
+    return {f"{prefix}/{k}": float(v) for k, v in metrics.items() if k != "step"}
+
+
+def _with_extra_evaluations(workdir: str, evaluations: list[dict[str, Any]], step: int):
+    """Adds the run's extra evaluations at `step` (if any) to its evaluation at `step`."""
+    path = os.path.join(workdir, EXTRA_EVALUATIONS_FILE)
+    at_step = [e for e in evaluations if e.get("step") == step]
+    if not os.path.exists(path) or not at_step:
+        return evaluations
+    import json
+
+    with open(path) as f:
+        extra = json.load(f)
+    for split, metrics in extra.items():
+        if metrics.get("step") == step:
+            at_step[-1].update(extra_evaluation_keys(split, metrics))
+    return evaluations
+
+
 def export(workdir: str, out: str, step: int | None = None) -> str:
     """Writes the newest (or `step`) checkpoint of the train-trivd run in `workdir` as a
     shipped generator in `out`; returns `out`."""
@@ -94,7 +131,7 @@ def export(workdir: str, out: str, step: int | None = None) -> str:
         {"ema": state["ema"], "rest": state["g"]["rest"]},
         shipped_config(config),
         step=step,
-        evaluations=shipped.run_evaluations(workdir),
+        evaluations=_with_extra_evaluations(workdir, shipped.run_evaluations(workdir), step),
         made_by=[
             "python3 -m uv run train-trivd ...",
             f"python3 -m uv run python -m train_trivd.pretrained --workdir {workdir}",

@@ -163,6 +163,10 @@ class TrainConfig:
       ortho_weight: orthogonal-regularisation weight on G (1e-4).
       ema_decay: decay of the EMA of G's weights (0.9999).
       ema_start: step at which the EMA starts from the current weights (20000).
+      recon_weight: weight of a mean squared error between G's predicted frames and the
+        real continuation (frames in [-1, 1]) added to G's adversarial loss. 0: the paper
+        (TrIVD-GAN-FP has no reconstruction loss); > 0 is a GAN + L2 hybrid in the manner of
+        Mathieu et al. 2016, not the paper's method.
     """
 
     g_lr: float = 1e-4
@@ -173,10 +177,13 @@ class TrainConfig:
     ortho_weight: float = 1e-4
     ema_decay: float = 0.9999
     ema_start: int = 20_000
+    recon_weight: float = 0.0
 
     def __post_init__(self):
         if self.d_steps < 1:
             raise ValueError(f"d_steps must be >= 1, got {self.d_steps}")
+        if not self.recon_weight >= 0.0:
+            raise ValueError(f"recon_weight must be >= 0, got {self.recon_weight}")
         if not 0.0 <= self.ema_decay <= 1.0:
             raise ValueError(f"ema_decay must be in [0, 1], got {self.ema_decay}")
 

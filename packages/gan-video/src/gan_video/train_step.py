@@ -181,16 +181,21 @@ def make_gan(model_config: ModelConfig, train_config: TrainConfig | None = None)
             out, _ = run_d(d_params, d_rest, clip, y, keys[-1])
             adv = sum(generator_hinge_loss(o) for o in out.values())
             ortho = orthogonal_regularization(gp)
-            return adv + tc.ortho_weight * ortho, (new_g_rest, adv, ortho)
+            loss = adv + tc.ortho_weight * ortho
+            # Reported at every weight (the prediction error of the G update's batch).
+            recon = jnp.mean(jnp.square(fake.astype(jnp.float32) - real[:, tcond:]))
+            if tc.recon_weight:
+                loss = loss + tc.recon_weight * recon
+            return loss, (new_g_rest, adv, ortho, recon)
 
-        (g_loss, (g_rest, g_adv, ortho)), g_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(
-            g_params
-        )
+        (g_loss, (g_rest, g_adv, ortho, recon)), g_grads = jax.value_and_grad(
+            g_loss_fn, has_aux=True
+        )(g_params)
         updates, g_opt = g_tx.update(g_grads, state["g_opt"], g_params)
         g_params = optax.apply_updates(g_params, updates)
         step = state["step"] + 1
         ema = ema_update(state["ema"], g_params, step, decay=tc.ema_decay, start_step=tc.ema_start)
-        metrics.update(g_loss=g_loss, g_adv=g_adv, ortho_reg=ortho)
+        metrics.update(g_loss=g_loss, g_adv=g_adv, ortho_reg=ortho, g_recon=recon)
         new_state = {
             "g": {"params": g_params, "rest": g_rest},
             "d": {"params": d_params, "rest": d_rest},

@@ -81,6 +81,8 @@ def validate(config: ml_collections.ConfigDict, *, needs_data: bool = True) -> N
     check_number(config, "train.g_lr", "train.d_lr", above=0)
     check_number(config, "train.b1", "train.b2", at_least=0, below=1)
     check_number(config, "train.ortho_weight", at_least=0)
+    if "recon_weight" in config.train:  # configs saved before the field: 0
+        check_number(config, "train.recon_weight", at_least=0)
     check_number(config, "train.ema_decay", at_least=0)
     check_field(config, "train.ema_decay", config.train.ema_decay <= 1, "a number in [0, 1]")
     check_choice(config, "model.recurrent_unit", gan_video.RECURRENT_UNIT_NAMES)

@@ -64,6 +64,9 @@ def base_config() -> ml_collections.ConfigDict:
             "ortho_weight": 1e-4,
             "ema_decay": 0.9999,
             "ema_start": 20_000,
+            # > 0 adds recon_weight x MSE(predicted, real continuation) to G's loss: a
+            # GAN + L2 hybrid (Mathieu et al. 2016), not the paper's method (0).
+            "recon_weight": 0.0,
         }
     )
     c.data = ml_collections.ConfigDict(
