@@ -29,6 +29,7 @@ import os
 import sys
 import time
 
+from train_trivd.pretrained import EXTRA_EVALUATIONS_FILE, split_prefix
 from video_training import experiments as ex
 
 UNITS = ("tsru_p", "convgru")
@@ -94,7 +95,7 @@ def set_overrides(items: list[str]) -> list[str]:
 # clips (what the model fits) and, with the photo pool, the 32 "test_stills" clips (unseen
 # frames of the pool's videos: held out from the training images' own distribution).
 EXTRA_SPLITS = {"train": 8, "test_stills": 32}
-EXTRA_FILE = "extra_evaluations.json"  # train_trivd.pretrained.EXTRA_EVALUATIONS_FILE
+EXTRA_FILE = EXTRA_EVALUATIONS_FILE
 
 
 def extra_splits(config) -> list[str]:
@@ -169,8 +170,7 @@ def evaluate_run(run: str) -> dict:
 def extra_columns(row: dict, results: dict) -> None:
     """Adds `<split>_<field>` entries (`train_clips_*` for "train") of `results` to `row`."""
     for split, metrics in results.items():
-        prefix = "train_clips" if split == "train" else split
-        row.update({f"{prefix}_{k}": metrics.get(k) for k in FIELDS})
+        row.update({f"{split_prefix(split)}_{k}": metrics.get(k) for k in FIELDS})
 
 
 def run_one(unit: str, seed: int, args) -> dict:

@@ -20,6 +20,7 @@ Export a finished run:
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from typing import Any
@@ -42,6 +43,7 @@ __all__ = [
     "load_state",
     "names",
     "shipped_config",
+    "split_prefix",
 ]
 
 is_exported = shipped.is_exported
@@ -87,10 +89,15 @@ def shipped_config(config: Any) -> dict[str, Any]:
     return config_dict
 
 
+def split_prefix(split: str) -> str:
+    """The name an extra evaluation's split goes by in results: "train_clips" for the training
+    split (the held-out photos' evaluation is "eval"), the split's own name otherwise."""
+    return "train_clips" if split == "train" else split
+
+
 def extra_evaluation_keys(split: str, metrics: dict[str, Any]) -> dict[str, float]:
-    """One split's evaluation as `about.json` keys: `train_clips/<field>` for the training
-    split, `<split>/<field>` for the others (the held-out photos' are `eval/<field>`)."""
-    prefix = "train_clips" if split == "train" else split
+    """One split's evaluation as `about.json` keys `<split_prefix(split)>/<field>`."""
+    prefix = split_prefix(split)
     return {f"{prefix}/{k}": float(v) for k, v in metrics.items() if k != "step"}
 
 
@@ -100,8 +107,6 @@ def _with_extra_evaluations(workdir: str, evaluations: list[dict[str, Any]], ste
     at_step = [e for e in evaluations if e.get("step") == step]
     if not os.path.exists(path) or not at_step:
         return evaluations
-    import json
-
     with open(path) as f:
         extra = json.load(f)
     for split, metrics in extra.items():
