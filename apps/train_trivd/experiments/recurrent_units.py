@@ -7,14 +7,18 @@ beside the zero-flow EPE, and the prediction error (MSE, PSNR) of the truncated 
 against the true continuation beside copying the last conditioning frame. Then the same
 evaluation of each run's final checkpoint on its first 8 training clips and, with
 `--set data.camera_photo_pool=photos+video_frames`, on the 32 "test_stills" clips (unseen frames
-of the pool's videos), in `<workdir>/extra_evaluations.json`. Resumable: a run whose workdir
-holds its final evaluation is read, not retrained.
+of the pool's videos), in `<workdir>/extra_evaluations.json`. `--standing-batches N` evaluates
+each final checkpoint again on every split with N batches for G's standing statistics
+(`embedded:tiny`'s 2 make some checkpoints' numbers noisy) and tables those. Resumable: a run
+whose workdir holds its final evaluation is read, not retrained.
 
   python3 -m uv run python apps/train_trivd/experiments/recurrent_units.py
   python3 -m uv run python apps/train_trivd/experiments/recurrent_units.py \\
       --units tsru_p --seeds 0 --steps 500
   python3 -m uv run python apps/train_trivd/experiments/recurrent_units.py \\
       --evaluate camera_linear_tiny      # or a run folder: only the extra evaluations
+  python3 -m uv run python apps/train_trivd/experiments/recurrent_units.py \\
+      --evaluate RUN_FOLDER --standing-batches 25   # every split, 25 standing batches
 
 Writes `<out>/<unit>_seed<k>/` (each a `train-trivd` workdir with its log, metrics.jsonl,
 checkpoint, sample grids and motion-field images), `<out>/results.json` and prints a
@@ -96,6 +100,15 @@ def set_overrides(items: list[str]) -> list[str]:
 # frames of the pool's videos: held out from the training images' own distribution).
 EXTRA_SPLITS = {"train": 8, "test_stills": 32}
 EXTRA_FILE = EXTRA_EVALUATIONS_FILE
+# The held-out photos' clips (data.num_test): the training run's own final evaluation, which
+# `--standing-batches` repeats with another number of standing batches.
+TEST_CLIPS = 8
+
+
+def standing_file(standing_batches: int) -> str:
+    """Where `evaluate_run(..., standing_batches=N)` caches its evaluations (the run's own
+    extra evaluations, at the config's count, stay in `EXTRA_FILE`)."""
+    return f"evaluations_standing{standing_batches}.json"
 
 
 def extra_splits(config) -> list[str]:
@@ -106,16 +119,21 @@ def extra_splits(config) -> list[str]:
     return [s for s in EXTRA_SPLITS if s in splits]
 
 
-def evaluate_split(gan, mc, config, state, step: int, split: str, folder: str) -> dict:
+def evaluate_split(
+    gan, mc, config, state, step: int, split: str, folder: str, standing_batches=None
+) -> dict:
     """`Evaluator` (standing statistics of the training clips, truncated latents) on the first
-    `EXTRA_SPLITS[split]` clips of `split`; writes its grids under `folder`."""
+    `EXTRA_SPLITS[split]` clips of `split` (`TEST_CLIPS` of "test"), with `standing_batches`
+    batches for G's standing statistics (None: the config's); writes its grids under `folder`."""
     from train_trivd import data
     from train_trivd.evaluate import Evaluator
 
     c = config.copy_and_resolve_references()
     c.data.eval_split = split
+    if standing_batches is not None:
+        c.eval.standing_batches = standing_batches
     directory = data.data_dir(c)
-    clips = data.eval_clips(c, directory, EXTRA_SPLITS[split])
+    clips = data.eval_clips(c, directory, EXTRA_SPLITS.get(split, TEST_CLIPS))
     evaluator = Evaluator(
         gan,
         mc,
@@ -127,10 +145,14 @@ def evaluate_split(gan, mc, config, state, step: int, split: str, folder: str) -
     return {k: float(v) for k, v in evaluator(state, step).items()}
 
 
-def evaluate_run(run: str) -> dict:
+def evaluate_run(run: str, standing_batches: int | None = None) -> dict:
     """Evaluates a run's newest checkpoint (a `train-trivd` workdir) or a shipped generator (a
     name of `train_trivd.pretrained`) on `extra_splits`; returns `{split: metrics}`, cached in
-    `<workdir>/extra_evaluations.json` (runs/experiments/shipped_<name>/ for a shipped one)."""
+    `<workdir>/extra_evaluations.json` (runs/experiments/shipped_<name>/ for a shipped one).
+
+    With `standing_batches=N`: on the held-out photos ("test") too, with N batches for G's
+    standing statistics instead of the config's, cached in `<workdir>/standing_file(N)`.
+    """
     import gan_video
     from train_trivd import pretrained
     from train_trivd.main import configure_jax
@@ -140,13 +162,17 @@ def evaluate_run(run: str) -> dict:
     shipped = not os.path.isdir(run)
     folder = pretrained.folder(run) if shipped else run
     out = os.path.join("runs/experiments", f"shipped_{run}") if shipped else run
-    path = os.path.join(out, EXTRA_FILE)
+    if standing_batches is not None and standing_batches < 1:
+        raise ValueError(f"standing_batches: expected an integer >= 1, got {standing_batches}")
+    name = EXTRA_FILE if standing_batches is None else standing_file(standing_batches)
+    path = os.path.join(out, name)
     results = {}
     if os.path.exists(path):
         with open(path) as f:
             results = json.load(f)
     config = load_run_config(folder)
-    todo = [s for s in extra_splits(config) if s not in results]
+    splits = extra_splits(config) if standing_batches is None else ["test", *extra_splits(config)]
+    todo = [s for s in splits if s not in results]
     if todo:
         configure_jax(config)
         mc = model_config(config)
@@ -155,11 +181,15 @@ def evaluate_run(run: str) -> dict:
             state, step = pretrained.load_state(gan, folder)
         else:
             state, step = restore_state(gan, folder)
+        suffix = "" if standing_batches is None else f"_standing{standing_batches}"
         for split in todo:
+            folder_out = os.path.join(out, f"eval_{split}{suffix}")
             metrics = evaluate_split(
-                gan, mc, config, state, step, split, os.path.join(out, f"eval_{split}")
+                gan, mc, config, state, step, split, folder_out, standing_batches
             )
             results[split] = {"step": step, **metrics}
+            if standing_batches is not None:
+                results[split]["standing_batches"] = standing_batches
         os.makedirs(out, exist_ok=True)
         with open(path + ".tmp", "w") as f:
             json.dump(results, f, indent=1)
@@ -195,12 +225,26 @@ def run_one(unit: str, seed: int, args) -> dict:
     row["overrides"] = list(args.set)
     row["wall_seconds"] = ex.logged_wall(ex.read_text(log_path))
     row.update({k: result.get(f"eval/{k}") for k in FIELDS})
+    with open(os.path.join(workdir, "config.json")) as f:
+        row["standing_batches"] = json.load(f)["eval"]["standing_batches"]
     # In a process of its own, as the training (this script's threads share one interpreter).
     cmd = [sys.executable, os.path.abspath(__file__), "--evaluate", workdir]
     if ex.run_logged(cmd, os.path.join(args.out, f"{name}_extra.log"), name):
         raise RuntimeError(f"{name}: evaluation failed: see {name}_extra.log")
     with open(os.path.join(workdir, EXTRA_FILE)) as f:
         extra_columns(row, json.load(f))
+    if args.standing_batches is not None:
+        # Every split again with that many standing batches: these numbers replace the above.
+        n = args.standing_batches
+        cmd += ["--standing-batches", str(n)]
+        if ex.run_logged(cmd, os.path.join(args.out, f"{name}_standing{n}.log"), name):
+            raise RuntimeError(f"{name}: evaluation failed: see {name}_standing{n}.log")
+        with open(os.path.join(workdir, standing_file(n))) as f:
+            results = json.load(f)
+        test = results.pop("test")
+        row.update({k: test.get(k) for k in FIELDS})
+        extra_columns(row, results)
+        row["standing_batches"] = n
     print(f"[{time.strftime('%H:%M:%S')}] done {name}: {row}", flush=True)
     return row
 
@@ -209,12 +253,12 @@ def _fmt(v) -> str:
     return "-" if v is None else f"{v:.4g}"
 
 
-HEADER = ("unit", "seed", "steps", "wall s", "EPE", "zero-flow EPE", "MSE", "copy-last MSE")
-HEADER += ("PSNR dB", "copy-last PSNR dB")
+HEADER = ("unit", "seed", "steps", "wall s", "standing", "EPE", "zero-flow EPE", "MSE")
+HEADER += ("copy-last MSE", "PSNR dB", "copy-last PSNR dB")
 
 
-EXTRA_HEADER = ("unit", "seed", "steps", "clips", "EPE", "zero-flow EPE", "MSE", "copy-last MSE")
-EXTRA_HEADER += ("PSNR dB", "copy-last PSNR dB")
+EXTRA_HEADER = ("unit", "seed", "steps", "clips", "standing", "EPE", "zero-flow EPE", "MSE")
+EXTRA_HEADER += ("copy-last MSE", "PSNR dB", "copy-last PSNR dB")
 
 
 def table(rows: list[dict]) -> str:
@@ -222,7 +266,14 @@ def table(rows: list[dict]) -> str:
     text = ex.markdown_table(
         HEADER,
         [
-            (r["unit"], r["seed"], r["steps"], r["wall_seconds"], *(_fmt(r[k]) for k in FIELDS))
+            (
+                r["unit"],
+                r["seed"],
+                r["steps"],
+                r["wall_seconds"],
+                r.get("standing_batches", "-"),
+                *(_fmt(r[k]) for k in FIELDS),
+            )
             for r in rows
         ],
     )
@@ -231,7 +282,8 @@ def table(rows: list[dict]) -> str:
         for prefix, clips in (("train_clips", "training (8)"), ("test_stills", "test_stills (32)")):
             if r.get(f"{prefix}_mse") is not None:
                 cells = (_fmt(r.get(f"{prefix}_{k}")) for k in FIELDS)
-                extra.append((r["unit"], r["seed"], r["steps"], clips, *cells))
+                standing = r.get("standing_batches", "-")
+                extra.append((r["unit"], r["seed"], r["steps"], clips, standing, *cells))
     if extra:
         text += "\n\n" + ex.markdown_table(EXTRA_HEADER, extra)
     return text
@@ -267,9 +319,22 @@ def main(argv=None) -> int:
         " shipped generator) on the first 8 training clips and, with the photo pool, the 32"
         " test_stills clips; print the metrics",
     )
+    p.add_argument(
+        "--standing-batches",
+        type=int,
+        default=None,
+        metavar="N",
+        help="evaluate each run's final checkpoint again, on every split (the held-out photos"
+        " too), with N batches of training clips for G's standing statistics instead of the"
+        " config's (embedded:tiny has 2: noisy); the table shows those numbers",
+    )
     args = p.parse_args(argv)
+    if args.standing_batches is not None and args.standing_batches < 1:
+        raise SystemExit(
+            f"--standing-batches: expected an integer >= 1, got {args.standing_batches}"
+        )
     if args.evaluate:
-        print(json.dumps(evaluate_run(args.evaluate), indent=1))
+        print(json.dumps(evaluate_run(args.evaluate, args.standing_batches), indent=1))
         return 0
     args.set = set_overrides(args.set)
     args.out = args.out or f"runs/experiments/trivd_units_{args.trajectory}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 from train_trivd import data, pretrained
 from train_trivd.train import load_run_config
+from video_training import shipped
 
 EXPERIMENTS = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "experiments"
@@ -59,3 +61,40 @@ def test_evaluate_run_scores_the_training_and_test_stills_clips_and_caches(
 
     monkeypatch.setattr(recurrent_units, "evaluate_split", fail)
     assert recurrent_units.evaluate_run(pretrained.DEFAULT) == results
+
+
+def test_standing_batches_evaluates_every_split_again_with_that_count(
+    recurrent_units, tmp_path, monkeypatch
+):
+    """At the config's count it repeats the recorded evaluations of the shipped hybrid (the
+    held-out photos' too); at another count G's standing statistics, and so its error, change
+    while the copy-last baseline does not."""
+    monkeypatch.chdir(tmp_path)
+    name = "camera_linear_tiny_hybrid"
+    n = load_run_config(pretrained.folder(name)).eval.standing_batches
+    with open(os.path.join(pretrained.folder(name), shipped.ABOUT_FILE)) as f:
+        recorded = json.load(f)["evaluations"][-1]
+    results = recurrent_units.evaluate_run(name, standing_batches=n)
+    assert sorted(results) == ["test", "test_stills", "train"]
+    for split, metrics in results.items():
+        prefix = "eval" if split == "test" else pretrained.split_prefix(split)
+        assert metrics["standing_batches"] == n
+        for field in ("mse", "mse_copy_last", "epe", "epe_zero_flow"):
+            assert metrics[field] == pytest.approx(recorded[f"{prefix}/{field}"], rel=1e-4)
+    folder = tmp_path / "runs/experiments" / f"shipped_{name}"
+    assert (folder / recurrent_units.standing_file(n)).exists()
+    assert not (folder / recurrent_units.EXTRA_FILE).exists()
+
+    monkeypatch.setattr(recurrent_units, "extra_splits", lambda config: [])
+    other = recurrent_units.evaluate_run(name, standing_batches=n + 3)["test"]
+    assert other["standing_batches"] == n + 3
+    assert other["mse_copy_last"] == pytest.approx(recorded["eval/mse_copy_last"], rel=1e-6)
+    assert other["mse"] != pytest.approx(recorded["eval/mse"], rel=1e-3)
+
+    with pytest.raises(ValueError, match="standing_batches: expected an integer >= 1, got 0"):
+        recurrent_units.evaluate_run(name, standing_batches=0)
+
+
+def test_standing_batches_flag_rejects_a_count_below_one(recurrent_units, capsys):
+    with pytest.raises(SystemExit, match="--standing-batches: expected an integer >= 1, got 0"):
+        recurrent_units.main(["--standing-batches", "0", "--evaluate", "camera_linear_tiny"])
