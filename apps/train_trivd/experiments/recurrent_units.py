@@ -100,9 +100,6 @@ def set_overrides(items: list[str]) -> list[str]:
 # frames of the pool's videos: held out from the training images' own distribution).
 EXTRA_SPLITS = {"train": 8, "test_stills": 32}
 EXTRA_FILE = EXTRA_EVALUATIONS_FILE
-# The held-out photos' clips (data.num_test): the training run's own final evaluation, which
-# `--standing-batches` repeats with another number of standing batches.
-TEST_CLIPS = 8
 
 
 def standing_file(standing_batches: int) -> str:
@@ -123,7 +120,8 @@ def evaluate_split(
     gan, mc, config, state, step: int, split: str, folder: str, standing_batches=None
 ) -> dict:
     """`Evaluator` (standing statistics of the training clips, truncated latents) on the first
-    `EXTRA_SPLITS[split]` clips of `split` (`TEST_CLIPS` of "test"), with `standing_batches`
+    `EXTRA_SPLITS[split]` clips of `split` (of "test", the held-out photos, the run's own
+    `eval.num_clips`, as its training-time evaluation), with `standing_batches`
     batches for G's standing statistics (None: the config's); writes its grids under `folder`."""
     from train_trivd import data
     from train_trivd.evaluate import Evaluator
@@ -133,7 +131,7 @@ def evaluate_split(
     if standing_batches is not None:
         c.eval.standing_batches = standing_batches
     directory = data.data_dir(c)
-    clips = data.eval_clips(c, directory, EXTRA_SPLITS.get(split, TEST_CLIPS))
+    clips = data.eval_clips(c, directory, EXTRA_SPLITS.get(split, c.eval.num_clips))
     evaluator = Evaluator(
         gan,
         mc,
