@@ -37,7 +37,9 @@ from train_trivd.pretrained import EXTRA_EVALUATIONS_FILE, split_prefix
 from video_training import experiments as ex
 
 UNITS = ("tsru_p", "convgru")
-FIELDS = ("epe", "epe_zero_flow", "mse", "mse_copy_last", "psnr", "psnr_copy_last")
+# "epe_finest1": the motion field of G's finest warping stage alone (`Evaluator`'s
+# epe_finest<n>); "epe" combines every stage (`eval.motion_levels` = 0).
+FIELDS = ("epe", "epe_finest1", "epe_zero_flow", "mse", "mse_copy_last", "psnr", "psnr_copy_last")
 
 
 # Training clips: 256 trajectories over the 6 training photos (16 in `embedded:tiny`).
@@ -251,11 +253,13 @@ def _fmt(v) -> str:
     return "-" if v is None else f"{v:.4g}"
 
 
-HEADER = ("unit", "seed", "steps", "wall s", "standing", "EPE", "zero-flow EPE", "MSE")
+HEADER = ("unit", "seed", "steps", "wall s", "standing", "EPE", "EPE finest stage")
+HEADER += ("zero-flow EPE", "MSE")
 HEADER += ("copy-last MSE", "PSNR dB", "copy-last PSNR dB")
 
 
-EXTRA_HEADER = ("unit", "seed", "steps", "clips", "standing", "EPE", "zero-flow EPE", "MSE")
+EXTRA_HEADER = ("unit", "seed", "steps", "clips", "standing", "EPE", "EPE finest stage")
+EXTRA_HEADER += ("zero-flow EPE", "MSE")
 EXTRA_HEADER += ("copy-last MSE", "PSNR dB", "copy-last PSNR dB")
 
 
@@ -270,7 +274,7 @@ def table(rows: list[dict]) -> str:
                 r["steps"],
                 r["wall_seconds"],
                 r.get("standing_batches", "-"),
-                *(_fmt(r[k]) for k in FIELDS),
+                *(_fmt(r.get(k)) for k in FIELDS),
             )
             for r in rows
         ],

@@ -109,6 +109,57 @@ def test_evaluator_standing_stats_on_training_clips_and_fvd_on_untruncated_sampl
     assert fvd_clips[0].shape == (4, 3, 4, 4, 3)
 
 
+def test_evaluator_reports_the_finest_stages_motion_field_beside_the_combined_one(tmp_path):
+    # Two warping stages of an 8 px frame, 2x2 and 4x4, with one-hot kernels: the coarse one
+    # points one of its pixels down (4 frame pixels), the fine one one of its pixels right (2).
+    from train_trivd.evaluate import Evaluator
+
+    mc = types.SimpleNamespace(num_cond_frames=1, num_pred_frames=2, resolution=8)
+    cfg = ml_collections.ConfigDict(
+        {
+            "seed": 0,
+            "use_ema": True,
+            "standing_batches": 1,
+            "spectral_iterations": 0,
+            "truncation": None,
+            "fvd_num_clips": 0,
+            "num_samples": 1,
+            "motion_levels": 0,
+        }
+    )
+    rng = np.random.default_rng(0)
+    flow = np.zeros((2, 2, 8, 8, 2), np.float32)
+    flow[..., 0] = 2.0  # stored as (dx, dy): every pixel reads from 2 px to its right
+    batches = [{"video": rng.uniform(-1, 1, (2, 3, 8, 8, 3)).astype(np.float32), "flow": flow}]
+    ev = Evaluator(
+        types.SimpleNamespace(g_graphdef=None, generate=lambda *a, **k: None),
+        mc,
+        cfg,
+        batches,
+        str(tmp_path),
+    )
+
+    def one_hot(size, tap):
+        w = np.zeros((2, 2, size, size, 9), np.float32)
+        w[..., tap] = 1.0
+        return w
+
+    def predict(params, rest, cond, key, truncation, labels=None):
+        frames = np.zeros((cond.shape[0], 2, 8, 8, 3), np.float32)
+        return frames, [one_hot(2, 7), one_hot(4, 5)]  # taps 7: (dy, dx) = (1, 0); 5: (0, 1)
+
+    ev.predictor.standing_rest = lambda params, rest, *a, **k: rest
+    ev.predictor.predict = predict
+    metrics = ev({"ema": {}, "g": {"params": {}, "rest": {}}}, step=1)
+    # Combined: (4, 2) everywhere against the true (0, 2); the finest stage alone: (0, 2).
+    assert metrics["epe"] == pytest.approx(4.0)
+    assert metrics["motion_magnitude"] == pytest.approx(np.sqrt(20.0))
+    assert metrics["epe_finest1"] == pytest.approx(0.0, abs=1e-6)
+    assert metrics["motion_magnitude_finest1"] == pytest.approx(2.0)
+    assert metrics["epe_zero_flow"] == pytest.approx(2.0)
+    assert "epe_finest2" not in metrics  # two stages: "epe" is already both
+
+
 def test_prediction_error_per_frame_psnr():
     from train_trivd.motion import prediction_error
 

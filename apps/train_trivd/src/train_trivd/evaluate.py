@@ -240,6 +240,11 @@ class Evaluator:
         the clips' true continuation, and `mse_copy_last`, `psnr_copy_last` of repeating the
         last conditioning frame (`motion.prediction_error`; [0, 1] scale, mean per-frame dB);
       * `motion_magnitude`: mean length of the motion field;
+      * with more than one warping stage, `epe_finest<n>` and `motion_magnitude_finest<n>` of
+        the motion field of the n finest stages alone, for every n below the number of
+        stages (whatever `eval.motion_levels` picks for `epe`): a coarse stage's warp can
+        move content without being a motion estimate (at 16 px frames the coarsest maps are
+        2x2 and 4x4, where a 3x3 kernel spans the whole map);
       * `fvd`, `is`, `is_std` when `eval.fvd_num_clips > 0` (I3D; the real statistics are
         computed once and cached in `<workdir>/eval/fvd_real_stats.npz`).
 
@@ -293,6 +298,7 @@ class Evaluator:
         )
         trunc = truncation_value(cfg.truncation)
         clips, flows, true_flows = [], [], []
+        finest: dict[int, list[np.ndarray]] = {}
         for i, batch in enumerate(self.batches):
             pred, warps = self.predictor.predict(
                 params,
@@ -305,6 +311,10 @@ class Evaluator:
             clips.append(np.concatenate([batch["video"][:, :tc], pred], axis=1))
             if warps:
                 flows.append(np.asarray(motion_field(warps, mc.resolution, levels=self._levels())))
+                for n in range(1, len(warps)):  # the n finest stages alone
+                    finest.setdefault(n, []).append(
+                        np.asarray(motion_field(warps, mc.resolution, levels=n))
+                    )
             if "flow" in batch:
                 true_flows.append(true_flow_for_predictions(batch["flow"], tc, mc.num_pred_frames))
         clips = np.concatenate(clips)
@@ -325,6 +335,13 @@ class Evaluator:
                 metrics["epe"] = end_point_error(flows, true)
                 metrics["epe_zero_flow"] = end_point_error(np.zeros_like(true), true)
                 metrics["true_flow_magnitude"] = float(np.mean(np.linalg.norm(true, axis=-1)))
+            for n, parts in finest.items():
+                part = np.concatenate(parts)
+                metrics[f"motion_magnitude_finest{n}"] = float(
+                    np.mean(np.linalg.norm(part, axis=-1))
+                )
+                if true is not None:
+                    metrics[f"epe_finest{n}"] = end_point_error(part, true)
         if cfg.fvd_num_clips > 0:
             metrics.update(
                 self._fvd(clips if trunc is None else self._untruncated(params, rest, key))
