@@ -55,32 +55,32 @@ def test_standing_rest_runs_the_power_iteration_on_the_evaluated_weights():
     np.testing.assert_array_less(_sigma_errors(graphdef, ema, fresh), 1e-3)  # the EMA's own
 
 
-def test_evaluator_standing_stats_on_training_clips_and_fvd_on_untruncated_samples(tmp_path):
-    # Recorders stand in for G: what matters is which clips and latents each use sees.
+def _evaluator(tmp_path, resolution, batches, standing_source=None, **eval_config):
+    """An `Evaluator` of 1 conditioning + 2 predicted frames around a stand-in G (the tests
+    replace its predictor's methods)."""
     from train_trivd.evaluate import Evaluator
 
-    mc = types.SimpleNamespace(num_cond_frames=1, num_pred_frames=2, resolution=4)
+    mc = types.SimpleNamespace(num_cond_frames=1, num_pred_frames=2, resolution=resolution)
     cfg = ml_collections.ConfigDict(
-        {
-            "seed": 0,
-            "use_ema": True,
-            "standing_batches": 3,
-            "spectral_iterations": 0,
-            "truncation": 0.8,
-            "fvd_num_clips": 4,
-            "num_samples": 2,
-            "motion_levels": 0,
-        }
+        {"seed": 0, "use_ema": True, "spectral_iterations": 0, "motion_levels": 0, **eval_config}
     )
+    gan = types.SimpleNamespace(g_graphdef=None, generate=lambda *a, **k: None)
+    return Evaluator(gan, mc, cfg, batches, str(tmp_path), standing_source=standing_source)
+
+
+def test_evaluator_standing_stats_on_training_clips_and_fvd_on_untruncated_samples(tmp_path):
+    # Recorders stand in for G: what matters is which clips and latents each use sees.
     eval_batches = [{"video": np.full((2, 3, 4, 4, 3), -0.5 + i, np.float32)} for i in range(2)]
     train_batches = [{"video": np.full((2, 3, 4, 4, 3), 0.25 * i, np.float32)} for i in range(5)]
-    ev = Evaluator(
-        types.SimpleNamespace(g_graphdef=None, generate=lambda *a, **k: None),
-        mc,
-        cfg,
+    ev = _evaluator(
+        tmp_path,
+        4,
         eval_batches,
-        str(tmp_path),
-        standing_source=lambda: ((b["video"][:, :1], None) for b in train_batches),
+        lambda: ((b["video"][:, :1], None) for b in train_batches),
+        standing_batches=3,
+        truncation=0.8,
+        fvd_num_clips=4,
+        num_samples=2,
     )
     seen = {"standing": [], "truncation": []}
 
@@ -110,33 +110,15 @@ def test_evaluator_standing_stats_on_training_clips_and_fvd_on_untruncated_sampl
 
 
 def test_evaluator_reports_the_finest_stages_motion_field_beside_the_combined_one(tmp_path):
-    # Two warping stages of an 8 px frame, 2x2 and 4x4, with one-hot kernels: the coarse one
-    # points one of its pixels down (4 frame pixels), the fine one one of its pixels right (2).
-    from train_trivd.evaluate import Evaluator
-
-    mc = types.SimpleNamespace(num_cond_frames=1, num_pred_frames=2, resolution=8)
-    cfg = ml_collections.ConfigDict(
-        {
-            "seed": 0,
-            "use_ema": True,
-            "standing_batches": 1,
-            "spectral_iterations": 0,
-            "truncation": None,
-            "fvd_num_clips": 0,
-            "num_samples": 1,
-            "motion_levels": 0,
-        }
-    )
+    # Two warping stages of an 8 px frame, 2x2 and 4x4, with one-hot kernels: every pixel of
+    # the coarse one reads from one pixel down (4 frame pixels), of the fine one from one
+    # pixel to the right (2 frame pixels).
     rng = np.random.default_rng(0)
     flow = np.zeros((2, 2, 8, 8, 2), np.float32)
     flow[..., 0] = 2.0  # stored as (dx, dy): every pixel reads from 2 px to its right
     batches = [{"video": rng.uniform(-1, 1, (2, 3, 8, 8, 3)).astype(np.float32), "flow": flow}]
-    ev = Evaluator(
-        types.SimpleNamespace(g_graphdef=None, generate=lambda *a, **k: None),
-        mc,
-        cfg,
-        batches,
-        str(tmp_path),
+    ev = _evaluator(
+        tmp_path, 8, batches, standing_batches=1, truncation=None, fvd_num_clips=0, num_samples=1
     )
 
     def one_hot(size, tap):
