@@ -297,8 +297,10 @@ class Evaluator:
             spectral_iterations=cfg.get("spectral_iterations", 0),
         )
         trunc = truncation_value(cfg.truncation)
-        clips, flows, true_flows = [], [], []
-        finest: dict[int, list[np.ndarray]] = {}
+        clips, true_flows = [], []
+        # Metric-name suffix -> per-batch motion fields: "" the `eval.motion_levels` field,
+        # "_finest<n>" the n finest stages alone (n below the number of stages).
+        fields: dict[str, list[np.ndarray]] = {}
         for i, batch in enumerate(self.batches):
             pred, warps = self.predictor.predict(
                 params,
@@ -310,15 +312,15 @@ class Evaluator:
             )
             clips.append(np.concatenate([batch["video"][:, :tc], pred], axis=1))
             if warps:
-                flows.append(np.asarray(motion_field(warps, mc.resolution, levels=self._levels())))
-                for n in range(1, len(warps)):  # the n finest stages alone
-                    finest.setdefault(n, []).append(
-                        np.asarray(motion_field(warps, mc.resolution, levels=n))
-                    )
+                levels = {"": self._levels(), **{f"_finest{n}": n for n in range(1, len(warps))}}
+                for suffix, n in levels.items():
+                    field = motion_field(warps, mc.resolution, levels=n)
+                    fields.setdefault(suffix, []).append(np.asarray(field))
             if "flow" in batch:
                 true_flows.append(true_flow_for_predictions(batch["flow"], tc, mc.num_pred_frames))
         clips = np.concatenate(clips)
-        flows = np.concatenate(flows) if flows else None
+        fields = {suffix: np.concatenate(parts) for suffix, parts in fields.items()}
+        flows = fields.get("")
         true = np.concatenate(true_flows) if true_flows else None
         metrics: dict[str, float] = {}
         # Prediction error against the true continuation, beside copying the last
@@ -329,19 +331,13 @@ class Evaluator:
             metrics["mse"], metrics["psnr"] = prediction_error(clips[:, tc:], truth)
             copy = np.broadcast_to(real[:, tc - 1 : tc], truth.shape)
             metrics["mse_copy_last"], metrics["psnr_copy_last"] = prediction_error(copy, truth)
-        if flows is not None:
-            metrics["motion_magnitude"] = float(np.mean(np.linalg.norm(flows, axis=-1)))
+        for suffix, field in fields.items():
+            metrics[f"motion_magnitude{suffix}"] = float(np.mean(np.linalg.norm(field, axis=-1)))
             if true is not None:
-                metrics["epe"] = end_point_error(flows, true)
-                metrics["epe_zero_flow"] = end_point_error(np.zeros_like(true), true)
-                metrics["true_flow_magnitude"] = float(np.mean(np.linalg.norm(true, axis=-1)))
-            for n, parts in finest.items():
-                part = np.concatenate(parts)
-                metrics[f"motion_magnitude_finest{n}"] = float(
-                    np.mean(np.linalg.norm(part, axis=-1))
-                )
-                if true is not None:
-                    metrics[f"epe_finest{n}"] = end_point_error(part, true)
+                metrics[f"epe{suffix}"] = end_point_error(field, true)
+        if flows is not None and true is not None:
+            metrics["epe_zero_flow"] = end_point_error(np.zeros_like(true), true)
+            metrics["true_flow_magnitude"] = float(np.mean(np.linalg.norm(true, axis=-1)))
         if cfg.fvd_num_clips > 0:
             metrics.update(
                 self._fvd(clips if trunc is None else self._untruncated(params, rest, key))
