@@ -74,6 +74,20 @@ def test_overrides_are_typed_and_typos_fail():
         parse_args(["--config=embedded:huge"])
 
 
+def test_min_warp_side_reaches_the_model_and_is_validated():
+    from video_training import ConfigError
+
+    assert model_config(parse_args([])[0]).stage_units() == ("tsru_p",) * 3  # the paper's
+    mc = model_config(parse_args(["--config.model.min_warp_side=8"])[0])
+    assert mc.min_warp_side == 8 and mc.stage_units() == ("convgru", "convgru", "tsru_p")
+    with pytest.raises(ConfigError, match="model.min_warp_side: expected an integer >= 0.*-1"):
+        parse_args(["--config.model.min_warp_side=-1"])
+    # Configs saved before the field (the shipped generators') build with every stage warping.
+    cfg = parse_args([])[0]
+    del cfg.model["min_warp_side"]
+    assert model_config(cfg).min_warp_side == 0
+
+
 def test_config_names_resolve_to_package_files():
     assert resolve_config("bair:original") == os.path.join(CONFIG_DIR, "bair.py") + ":original"
     assert resolve_config("my/dir/exp.py:x") == "my/dir/exp.py:x"

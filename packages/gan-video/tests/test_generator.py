@@ -46,6 +46,29 @@ def test_generator_shapes_motion_and_encoder_channels():
         g(cond, z[:, :3])
 
 
+def test_min_warp_side_gives_the_smaller_maps_a_convgru():
+    cfg = get_preset("tiny", min_warp_side=4)  # 16 px: stages at 2x2, 4x4, 8x8
+    assert cfg.stage_units() == ("convgru", "tsru_p", "tsru_p")
+    g = nnx.eval_shape(lambda: Generator(cfg, rngs=nnx.Rngs(_key(0))))  # shapes only
+    assert [type(u).__name__ for u in g.units] == ["ConvGRU", "TSRU", "TSRU"]
+    z = jax.random.normal(_key(2), (2, cfg.z_dim))
+    _, aux = nnx.eval_shape(lambda g, c, z: g(c, z), g, _cond(cfg), z)
+    # Only the warping stages report kernels, still coarse to fine.
+    assert [w.shape[2] for w in aux["warp_weights"]] == [4, 8]
+    # A unit that does not warp ignores the field; 0 (the default) warps on every stage.
+    assert (
+        get_preset("tiny", recurrent_unit="convgru", min_warp_side=8).stage_units()
+        == ("convgru",) * 3
+    )
+    assert get_preset("tiny").stage_units() == ("tsru_p",) * 3
+    with pytest.raises(ValueError, match=r"min_warp_side must be <= 8 .* got 16"):
+        get_preset("tiny", min_warp_side=16)
+    with pytest.raises(ValueError, match="min_warp_side must be an int >= 0, got -1"):
+        get_preset("tiny", min_warp_side=-1)
+    with pytest.raises(TypeError, match="min_warp_side must be an int >= 0, got 8.0"):
+        get_preset("tiny", min_warp_side=8.0)
+
+
 def test_standing_statistics_make_sampling_batch_independent():
     cfg = get_preset("tiny", recurrent_unit="convgru")
     g = Generator(cfg, rngs=nnx.Rngs(_key(0)))

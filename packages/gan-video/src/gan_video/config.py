@@ -7,6 +7,8 @@ import dataclasses
 __all__ = ["DECOMPOSITIONS", "RECURRENT_UNIT_NAMES", "ModelConfig", "TrainConfig", "get_preset"]
 
 RECURRENT_UNIT_NAMES = ("convgru", "convlstm", "k_trajgru", "tsru_c", "tsru_p", "tsru_s", "ptsru")
+# The units that warp their hidden state with per-pixel kernels (report `warp_weights`).
+WARPING_UNITS = ("k_trajgru", "tsru_c", "tsru_p", "tsru_s", "ptsru")
 
 # Sub-discriminator inputs per decomposition (Table 1).
 DECOMPOSITIONS: dict[str, tuple[str, ...]] = {
@@ -52,6 +54,11 @@ class ModelConfig:
       recurrent_unit: one of RECURRENT_UNIT_NAMES.
       warp_size: k of warp kernels (3).
       num_warp_kernels: N of the factorized basis (9).
+      min_warp_side: a warping `recurrent_unit` runs only on the stages whose maps are at
+        least this many pixels on a side; the smaller maps get a ConvGRU. 0 (default, the
+        paper): every stage warps. Not in the paper: at 64 px its stages are 8x8, 16x16 and
+        32x32, while at 16 px frames they are 2x2, 4x4 and 8x8, where a 3x3 kernel spans the
+        coarse maps; 8 keeps warps on maps of the paper's smallest size.
       decomposition: one of DECOMPOSITIONS.
       num_sampled_frames: K frames judged by the frame discriminators (8).
       frame_sampling: where F and dF take their K frames: "predicted" (default: among the
@@ -82,6 +89,7 @@ class ModelConfig:
     recurrent_unit: str = "tsru_p"
     warp_size: int = 3
     num_warp_kernels: int = 9
+    min_warp_side: int = 0
     decomposition: str = "dvd_gan_fp_stronger"
     num_sampled_frames: int = 8
     frame_sampling: str = "predicted"
@@ -100,6 +108,16 @@ class ModelConfig:
         if self.recurrent_unit not in RECURRENT_UNIT_NAMES:
             raise ValueError(
                 f"recurrent_unit must be one of {RECURRENT_UNIT_NAMES}, got {self.recurrent_unit!r}"
+            )
+        if not isinstance(self.min_warp_side, int) or isinstance(self.min_warp_side, bool):
+            raise TypeError(f"min_warp_side must be an int >= 0, got {self.min_warp_side!r}")
+        if self.min_warp_side < 0:
+            raise ValueError(f"min_warp_side must be an int >= 0, got {self.min_warp_side}")
+        finest = self.resolution // 2
+        if self.min_warp_side > finest:
+            raise ValueError(
+                f"min_warp_side must be <= {finest} (the finest stage's side, resolution / 2, "
+                f"so that some stage warps), got {self.min_warp_side}"
             )
         if self.decomposition not in DECOMPOSITIONS:
             raise ValueError(
@@ -133,6 +151,15 @@ class ModelConfig:
                 f"resolution {self.resolution} must be divisible by 8 * downsample_factor "
                 f"({self.downsample_factor})"
             )
+
+    def stage_units(self) -> tuple[str, ...]:
+        """The recurrent unit of each of G's three stages, coarse to fine (see min_warp_side)."""
+        sides = [self.resolution // 8 * 2**i for i in range(3)]
+        warps = self.recurrent_unit in WARPING_UNITS
+        return tuple(
+            "convgru" if warps and side < self.min_warp_side else self.recurrent_unit
+            for side in sides
+        )
 
     @property
     def first_sampled_frame(self) -> int:

@@ -9,7 +9,7 @@ from flax import nnx
 
 from gan_video.batchnorm import ConditionalBatchNorm
 from gan_video.blocks import GBlock, call_maybe_remat
-from gan_video.config import ModelConfig
+from gan_video.config import WARPING_UNITS, ModelConfig
 from gan_video.discriminator import DNetwork
 from gan_video.recurrent import make_recurrent_unit
 from gan_video.spectral_norm import SNConv, SNLinear
@@ -17,7 +17,6 @@ from gan_video.spectral_norm import SNConv, SNLinear
 __all__ = ["Encoder", "Generator", "sample_latents"]
 
 _NUM_STAGES = 3
-_WARPING_UNITS = ("k_trajgru", "tsru_c", "tsru_p", "tsru_s", "ptsru")
 
 
 def sample_latents(key: jax.Array, batch: int, z_dim: int, truncation: float | None = None):
@@ -37,6 +36,14 @@ def sample_latents(key: jax.Array, batch: int, z_dim: int, truncation: float | N
     if truncation == 0:
         return jnp.zeros((batch, z_dim))
     return jax.random.truncated_normal(key, -truncation, truncation, (batch, z_dim))
+
+
+def _unit_kwargs(name: str, config: ModelConfig) -> dict[str, int]:
+    if name not in WARPING_UNITS:
+        return {}
+    if name == "ptsru":
+        return {"warp_size": config.warp_size}
+    return {"warp_size": config.warp_size, "num_kernels": config.num_warp_kernels}
 
 
 class Encoder(nnx.Module):
@@ -99,17 +106,12 @@ class Generator(nnx.Module):
             kernel_init=jax.nn.initializers.orthogonal(),
             rngs=rngs,
         )
-        unit_kwargs = {}
-        if config.recurrent_unit in _WARPING_UNITS:
-            unit_kwargs["warp_size"] = config.warp_size
-            if config.recurrent_unit != "ptsru":
-                unit_kwargs["num_kernels"] = config.num_warp_kernels
         hidden = tuple(widths[:_NUM_STAGES])
         self.encoder = Encoder(config, hidden, rngs=rngs)
         self.units = nnx.List(
             [
-                make_recurrent_unit(config.recurrent_unit, w, w, rngs=rngs, **unit_kwargs)
-                for w in hidden
+                make_recurrent_unit(name, w, w, rngs=rngs, **_unit_kwargs(name, config))
+                for name, w in zip(config.stage_units(), hidden, strict=True)
             ]
         )
         for unit in self.units:
@@ -144,7 +146,8 @@ class Generator(nnx.Module):
 
         Returns:
           frames [B, Tp, H, W, C] in [-1, 1], and aux with "warp_weights": for each
-          warping stage (coarse to fine) the per-pixel kernels [B, Tp, h_i, w_i, k*k].
+          warping stage (coarse to fine; stages below `min_warp_side` do not warp) the
+          per-pixel kernels [B, Tp, h_i, w_i, k*k].
         """
         c = self.config
         b = cond_frames.shape[0]

@@ -78,6 +78,8 @@ def validate(config: ml_collections.ConfigDict, *, needs_data: bool = True) -> N
         "eval.fvd_num_clips",
         min_value=0,
     )
+    if "min_warp_side" in config.model:  # configs saved before the field: 0
+        check_int(config, "model.min_warp_side", min_value=0)
     check_number(config, "train.g_lr", "train.d_lr", above=0)
     check_number(config, "train.b1", "train.b2", at_least=0, below=1)
     check_number(config, "train.ortho_weight", at_least=0)

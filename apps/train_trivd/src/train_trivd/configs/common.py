@@ -42,6 +42,8 @@ def base_config() -> ml_collections.ConfigDict:
             "recurrent_unit": "tsru_p",
             "warp_size": 3,
             "num_warp_kernels": 9,
+            # Warp only on maps at least this large (ConvGRU below; 0: every stage, the paper).
+            "min_warp_side": 0,
             "decomposition": "dvd_gan_fp_stronger",
             "num_sampled_frames": 8,
             # F/dF sample their K frames among the predicted ones ("all": conditioning too).
