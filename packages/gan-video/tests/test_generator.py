@@ -57,7 +57,7 @@ def test_min_warp_side_gives_the_smaller_maps_a_convgru():
     assert [w.shape[2] for w in aux["warp_weights"]] == [4, 8]
     # A unit that does not warp ignores the field; 0 (the default) warps on every stage.
     assert (
-        get_preset("tiny", recurrent_unit="convgru", min_warp_side=8).stage_units()
+        get_preset("tiny", recurrent_unit="convgru", min_warp_side=16).stage_units()
         == ("convgru",) * 3
     )
     assert get_preset("tiny").stage_units() == ("tsru_p",) * 3

@@ -114,7 +114,7 @@ class ModelConfig:
         if self.min_warp_side < 0:
             raise ValueError(f"min_warp_side must be an int >= 0, got {self.min_warp_side}")
         finest = self.resolution // 2
-        if self.min_warp_side > finest:
+        if self.recurrent_unit in WARPING_UNITS and self.min_warp_side > finest:
             raise ValueError(
                 f"min_warp_side must be <= {finest} (the finest stage's side, resolution / 2, "
                 f"so that some stage warps), got {self.min_warp_side}"
