@@ -113,7 +113,7 @@ class ModelConfig:
             raise TypeError(f"min_warp_side must be an int >= 0, got {self.min_warp_side!r}")
         if self.min_warp_side < 0:
             raise ValueError(f"min_warp_side must be an int >= 0, got {self.min_warp_side}")
-        finest = self.resolution // 2
+        finest = self.stage_sides[-1]
         if self.recurrent_unit in WARPING_UNITS and self.min_warp_side > finest:
             raise ValueError(
                 f"min_warp_side must be <= {finest} (the finest stage's side, resolution / 2, "
@@ -152,13 +152,17 @@ class ModelConfig:
                 f"({self.downsample_factor})"
             )
 
+    @property
+    def stage_sides(self) -> tuple[int, int, int]:
+        """Map side of each of G's three recurrent stages, coarse to fine (H/8, H/4, H/2)."""
+        return tuple(self.resolution // 8 * 2**i for i in range(3))
+
     def stage_units(self) -> tuple[str, ...]:
         """The recurrent unit of each of G's three stages, coarse to fine (see min_warp_side)."""
-        sides = [self.resolution // 8 * 2**i for i in range(3)]
         warps = self.recurrent_unit in WARPING_UNITS
         return tuple(
             "convgru" if warps and side < self.min_warp_side else self.recurrent_unit
-            for side in sides
+            for side in self.stage_sides
         )
 
     @property
