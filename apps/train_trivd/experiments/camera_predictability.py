@@ -13,7 +13,14 @@ against the true continuation:
 If "same flow" is not far below "copy last", the motion after the conditioning frames is not
 determined by them, and no model can beat copying by learning it.
 
+`--reach` prints instead how far the clips of the `recurrent_units.py` runs (linear paths over
+the `photos+video_frames` pool) move per predicted frame, against the reach of one warp of
+G's finest stage: a k x k kernel on a map of half the frame size shifts by at most
+(k - 1) / 2 map pixels per axis, k - 1 frame pixels (2 for the paper's k = 3, 4 for k = 5).
+A field that is an expectation over the kernel's taps cannot follow motion beyond that.
+
   python3 -m uv run python apps/train_trivd/experiments/camera_predictability.py
+  python3 -m uv run python apps/train_trivd/experiments/camera_predictability.py --reach
 """
 
 from __future__ import annotations
@@ -55,18 +62,82 @@ def errors(kind: str, *, num_clips: int, base_side: int, cond: int = 2, pred: in
     }
 
 
+def reach_stats(flow: np.ndarray, warp_sizes=(3, 5), frame_per_map: int = 2) -> dict:
+    """How much of a flow a single k x k warp on a coarser map can follow.
+
+    Args:
+      flow: `[..., 2]` flow in frame pixels.
+      warp_sizes: odd kernel sizes k.
+      frame_per_map: frame pixels per map pixel of the warping stage (2: half-size maps).
+
+    Returns:
+      `mean_length`, `p90_length` (px) and, per k, `within_k<k>`: the fraction of pixels
+      whose flow has both components within `(k - 1) / 2 * frame_per_map`.
+    """
+    flow = np.asarray(flow, np.float64)
+    if flow.ndim < 1 or flow.shape[-1] != 2:
+        raise ValueError(f"flow must be [..., 2], got shape {flow.shape}")
+    length = np.linalg.norm(flow, axis=-1)
+    largest = np.abs(flow).max(axis=-1)
+    stats = {"mean_length": float(length.mean()), "p90_length": float(np.percentile(length, 90))}
+    for k in warp_sizes:
+        if k < 1 or k % 2 == 0:
+            raise ValueError(f"warp_sizes: expected odd sizes >= 1, got {k}")
+        stats[f"within_k{k}"] = float(np.mean(largest <= (k - 1) / 2 * frame_per_map))
+    return stats
+
+
+def reach_table(num_clips: int, base_side: int, cond: int = 2, pred: int = 3) -> list[str]:
+    """`reach_stats` of the predicted frames' true flow, per split of the experiment's clips."""
+    source = CameraMotionSource(
+        num_frames=cond + pred,
+        size=16,
+        num_train=256,
+        num_test=8,
+        base_side=base_side,
+        zoom_range=(0.9, 1.1),
+        trajectory="linear",
+        photo_pool="photos+video_frames",
+    )
+    header = (
+        "| split | clips | mean length px | 90th percentile px | within k=3 reach (2 px) "
+        "| within k=5 reach (4 px) |"
+    )
+    lines = [header, "|---|---|---|---|---|---|"]
+    for split in ("train", "test", "test_stills"):
+        flows = []
+        for i, ex in enumerate(source.examples(split)):
+            if i == num_clips:
+                break
+            flows.append(ex["flow"][cond - 1 : cond - 1 + pred].astype(np.float64))
+        r = reach_stats(np.stack(flows))
+        lines.append(
+            f"| {split} | {len(flows)} | {r['mean_length']:.2f} | {r['p90_length']:.2f} | "
+            f"{r['within_k3']:.0%} | {r['within_k5']:.0%} |"
+        )
+    return lines
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--num-clips", type=int, default=32, help="held-out clips (default: 32)")
     p.add_argument("--base-side", type=int, default=24, help="photo side in px (default: 24)")
+    p.add_argument(
+        "--reach",
+        action="store_true",
+        help="print the experiment clips' motion against one warp's reach instead",
+    )
     args = p.parse_args(argv)
     if args.num_clips < 1 or args.base_side < 20:
         raise SystemExit(
             f"--num-clips: expected >= 1, got {args.num_clips}; --base-side: expected >= 20 "
             f"(the 16 px view and its zoom must fit), got {args.base_side}"
         )
+    if args.reach:
+        print("\n".join(reach_table(args.num_clips, args.base_side)))
+        return 0
     print("| trajectory | zero-flow EPE | copy-last MSE | same-flow (oracle) MSE |")
     print("|---|---|---|---|")
     for kind in TRAJECTORIES:
