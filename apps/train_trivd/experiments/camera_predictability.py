@@ -122,7 +122,12 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--num-clips", type=int, default=32, help="held-out clips (default: 32)")
+    p.add_argument(
+        "--num-clips",
+        type=int,
+        default=32,
+        help="held-out clips; with --reach, clips of each split (default: 32)",
+    )
     p.add_argument("--base-side", type=int, default=24, help="photo side in px (default: 24)")
     p.add_argument(
         "--reach",
