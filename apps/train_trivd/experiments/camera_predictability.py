@@ -29,20 +29,25 @@ import argparse
 import sys
 
 import numpy as np
+from train_trivd.motion import true_flow_for_predictions
 from video_training.data.embedded import TRAJECTORIES, CameraMotionSource, bilinear_sample
+
+
+def clip_source(kind: str, base_side: int, frames: int, **kwargs) -> CameraMotionSource:
+    """The experiments' camera-motion clips: 16x16, zoom 0.9-1.1, `kind` trajectories."""
+    return CameraMotionSource(
+        num_frames=frames,
+        size=16,
+        base_side=base_side,
+        zoom_range=(0.9, 1.1),
+        trajectory=kind,
+        **kwargs,
+    )
 
 
 def errors(kind: str, *, num_clips: int, base_side: int, cond: int = 2, pred: int = 3) -> dict:
     """Mean zero-flow EPE and copy-last / same-flow MSE (frames in [0, 1]) over the test split."""
-    source = CameraMotionSource(
-        num_frames=cond + pred,
-        size=16,
-        num_train=1,
-        num_test=num_clips,
-        base_side=base_side,
-        zoom_range=(0.9, 1.1),
-        trajectory=kind,
-    )
+    source = clip_source(kind, base_side, cond + pred, num_train=1, num_test=num_clips)
     ys, xs = np.mgrid[0:16, 0:16].astype(np.float64)
     epe, copy, same = [], [], []
     for ex in source.examples("test"):
@@ -89,14 +94,12 @@ def reach_stats(flow: np.ndarray, warp_sizes=(3, 5), frame_per_map: int = 2) -> 
 
 def reach_table(num_clips: int, base_side: int, cond: int = 2, pred: int = 3) -> list[str]:
     """`reach_stats` of the predicted frames' true flow, per split of the experiment's clips."""
-    source = CameraMotionSource(
-        num_frames=cond + pred,
-        size=16,
+    source = clip_source(
+        "linear",
+        base_side,
+        cond + pred,
         num_train=256,
         num_test=8,
-        base_side=base_side,
-        zoom_range=(0.9, 1.1),
-        trajectory="linear",
         photo_pool="photos+video_frames",
     )
     header = (
@@ -109,8 +112,8 @@ def reach_table(num_clips: int, base_side: int, cond: int = 2, pred: int = 3) ->
         for i, ex in enumerate(source.examples(split)):
             if i == num_clips:
                 break
-            flows.append(ex["flow"][cond - 1 : cond - 1 + pred].astype(np.float64))
-        r = reach_stats(np.stack(flows))
+            flows.append(ex["flow"])
+        r = reach_stats(true_flow_for_predictions(np.stack(flows), cond, pred))
         lines.append(
             f"| {split} | {len(flows)} | {r['mean_length']:.2f} | {r['p90_length']:.2f} | "
             f"{r['within_k3']:.0%} | {r['within_k5']:.0%} |"
