@@ -33,21 +33,17 @@ from train_trivd.motion import true_flow_for_predictions
 from video_training.data.embedded import TRAJECTORIES, CameraMotionSource, bilinear_sample
 
 
-def clip_source(kind: str, base_side: int, frames: int, **kwargs) -> CameraMotionSource:
-    """The experiments' camera-motion clips: 16x16, zoom 0.9-1.1, `kind` trajectories."""
-    return CameraMotionSource(
-        num_frames=frames,
+def errors(kind: str, *, num_clips: int, base_side: int, cond: int = 2, pred: int = 3) -> dict:
+    """Mean zero-flow EPE and copy-last / same-flow MSE (frames in [0, 1]) over the test split."""
+    source = CameraMotionSource(
+        num_frames=cond + pred,
         size=16,
+        num_train=1,
+        num_test=num_clips,
         base_side=base_side,
         zoom_range=(0.9, 1.1),
         trajectory=kind,
-        **kwargs,
     )
-
-
-def errors(kind: str, *, num_clips: int, base_side: int, cond: int = 2, pred: int = 3) -> dict:
-    """Mean zero-flow EPE and copy-last / same-flow MSE (frames in [0, 1]) over the test split."""
-    source = clip_source(kind, base_side, cond + pred, num_train=1, num_test=num_clips)
     ys, xs = np.mgrid[0:16, 0:16].astype(np.float64)
     epe, copy, same = [], [], []
     for ex in source.examples("test"):
@@ -82,40 +78,42 @@ def reach_stats(flow: np.ndarray, warp_sizes=(3, 5), frame_per_map: int = 2) -> 
     flow = np.asarray(flow, np.float64)
     if flow.ndim < 1 or flow.shape[-1] != 2:
         raise ValueError(f"flow must be [..., 2], got shape {flow.shape}")
+    for k in warp_sizes:
+        if k < 1 or k % 2 == 0:
+            raise ValueError(f"warp_sizes: expected odd sizes >= 1, got {k}")
     length = np.linalg.norm(flow, axis=-1)
     largest = np.abs(flow).max(axis=-1)
     stats = {"mean_length": float(length.mean()), "p90_length": float(np.percentile(length, 90))}
     for k in warp_sizes:
-        if k < 1 or k % 2 == 0:
-            raise ValueError(f"warp_sizes: expected odd sizes >= 1, got {k}")
         stats[f"within_k{k}"] = float(np.mean(largest <= (k - 1) / 2 * frame_per_map))
     return stats
 
 
-def reach_table(num_clips: int, base_side: int, cond: int = 2, pred: int = 3) -> list[str]:
-    """`reach_stats` of the predicted frames' true flow, per split of the experiment's clips."""
-    source = clip_source(
-        "linear",
-        base_side,
-        cond + pred,
-        num_train=256,
-        num_test=8,
-        photo_pool="photos+video_frames",
-    )
+# The data settings of the `recurrent_units.py` runs, which this shipped generator shares.
+REACH_RUN = "camera_linear_tiny_hybrid"
+
+
+def reach_table(config, num_clips: int) -> list[str]:
+    """`reach_stats` of the predicted frames' true flow on the first `num_clips` clips of each
+    split of `config`'s camera-motion set (rendered under `data.root` on first use)."""
+    from train_trivd import data
+    from video_training.data import load_info
+
+    m = config.model
+    directory = data.data_dir(config)
     header = (
         "| split | clips | mean length px | 90th percentile px | within k=3 reach (2 px) "
         "| within k=5 reach (4 px) |"
     )
     lines = [header, "|---|---|---|---|---|---|"]
     for split in ("train", "test", "test_stills"):
-        flows = []
-        for i, ex in enumerate(source.examples(split)):
-            if i == num_clips:
-                break
-            flows.append(ex["flow"])
-        r = reach_stats(true_flow_for_predictions(np.stack(flows), cond, pred))
+        c = config.copy_and_resolve_references()
+        c.data.eval_split = split
+        n = min(num_clips, load_info(directory)["splits"][split]["num_examples"])
+        flow = np.concatenate([b["flow"] for b in data.eval_clips(c, directory, n)])
+        r = reach_stats(true_flow_for_predictions(flow, m.num_cond_frames, m.num_pred_frames))
         lines.append(
-            f"| {split} | {len(flows)} | {r['mean_length']:.2f} | {r['p90_length']:.2f} | "
+            f"| {split} | {n} | {r['mean_length']:.2f} | {r['p90_length']:.2f} | "
             f"{r['within_k3']:.0%} | {r['within_k5']:.0%} |"
         )
     return lines
@@ -131,11 +129,17 @@ def main(argv=None) -> int:
         default=32,
         help="held-out clips; with --reach, clips of each split (default: 32)",
     )
-    p.add_argument("--base-side", type=int, default=24, help="photo side in px (default: 24)")
+    p.add_argument(
+        "--base-side",
+        type=int,
+        default=24,
+        help="photo side in px (default: 24; not used with --reach)",
+    )
     p.add_argument(
         "--reach",
         action="store_true",
-        help="print the experiment clips' motion against one warp's reach instead",
+        help="print the motion of the recurrent_units.py runs' clips (the data config of the "
+        f"shipped {REACH_RUN}) against one warp's reach instead",
     )
     args = p.parse_args(argv)
     if args.num_clips < 1 or args.base_side < 20:
@@ -144,7 +148,11 @@ def main(argv=None) -> int:
             f"(the 16 px view and its zoom must fit), got {args.base_side}"
         )
     if args.reach:
-        print("\n".join(reach_table(args.num_clips, args.base_side)))
+        from train_trivd import pretrained
+        from train_trivd.train import load_run_config
+
+        config = load_run_config(pretrained.folder(REACH_RUN))
+        print("\n".join(reach_table(config, args.num_clips)))
         return 0
     print("| trajectory | zero-flow EPE | copy-last MSE | same-flow (oracle) MSE |")
     print("|---|---|---|---|")

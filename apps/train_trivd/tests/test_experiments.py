@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import sys
@@ -17,13 +18,21 @@ EXPERIMENTS = os.path.join(
 )
 
 
+def _experiment(monkeypatch, name: str):
+    """Imports the script `experiments/<name>.py` for one test, then forgets it."""
+    monkeypatch.syspath_prepend(EXPERIMENTS)
+    yield importlib.import_module(name)
+    sys.modules.pop(name, None)
+
+
 @pytest.fixture
 def recurrent_units(monkeypatch):
-    monkeypatch.syspath_prepend(EXPERIMENTS)
-    import recurrent_units
+    yield from _experiment(monkeypatch, "recurrent_units")
 
-    yield recurrent_units
-    sys.modules.pop("recurrent_units", None)
+
+@pytest.fixture
+def camera_predictability(monkeypatch):
+    yield from _experiment(monkeypatch, "camera_predictability")
 
 
 def test_evaluate_run_scores_the_training_and_test_stills_clips_and_caches(
@@ -100,23 +109,17 @@ def test_standing_batches_flag_rejects_a_count_below_one(recurrent_units, capsys
         recurrent_units.main(["--standing-batches", "0", "--evaluate", "camera_linear_tiny"])
 
 
-def test_reach_stats_counts_the_pixels_one_warp_can_follow(monkeypatch):
-    monkeypatch.syspath_prepend(EXPERIMENTS)
-    import camera_predictability
-
-    try:
-        # (dx, dy) flows in frame px; a k x k warp on a half-size map reaches k - 1 px per axis.
-        flow = np.array([[0.0, 0.0], [2.0, 0.0], [2.5, 0.0], [0.0, -4.0], [3.0, 5.0]])
-        r = camera_predictability.reach_stats(flow.reshape(1, 5, 2))
-        assert r["within_k3"] == pytest.approx(2 / 5)  # (0, 0) and (2, 0)
-        assert r["within_k5"] == pytest.approx(4 / 5)  # all but (3, 5)
-        assert r["mean_length"] == pytest.approx((0 + 2 + 2.5 + 4 + np.sqrt(34)) / 5)
-        # Quarter-size maps: 4 frame px per map px, so k = 3 reaches 4 px.
-        quarter = camera_predictability.reach_stats(flow, warp_sizes=(3,), frame_per_map=4)
-        assert quarter["within_k3"] == pytest.approx(4 / 5)
-        with pytest.raises(ValueError, match="warp_sizes"):
-            camera_predictability.reach_stats(flow, warp_sizes=(4,))
-        with pytest.raises(ValueError, match=r"\[\.\.\., 2\]"):
-            camera_predictability.reach_stats(np.zeros((3, 3)))
-    finally:
-        sys.modules.pop("camera_predictability", None)
+def test_reach_stats_counts_the_pixels_one_warp_can_follow(camera_predictability):
+    # (dx, dy) flows in frame px; a k x k warp on a half-size map reaches k - 1 px per axis.
+    flow = np.array([[0.0, 0.0], [2.0, 0.0], [2.5, 0.0], [0.0, -4.0], [3.0, 5.0]])
+    r = camera_predictability.reach_stats(flow.reshape(1, 5, 2))
+    assert r["within_k3"] == pytest.approx(2 / 5)  # (0, 0) and (2, 0)
+    assert r["within_k5"] == pytest.approx(4 / 5)  # all but (3, 5)
+    assert r["mean_length"] == pytest.approx((0 + 2 + 2.5 + 4 + np.sqrt(34)) / 5)
+    # Quarter-size maps: 4 frame px per map px, so k = 3 reaches 4 px.
+    quarter = camera_predictability.reach_stats(flow, warp_sizes=(3,), frame_per_map=4)
+    assert quarter["within_k3"] == pytest.approx(4 / 5)
+    with pytest.raises(ValueError, match="warp_sizes"):
+        camera_predictability.reach_stats(flow, warp_sizes=(4,))
+    with pytest.raises(ValueError, match=r"\[\.\.\., 2\]"):
+        camera_predictability.reach_stats(np.zeros((3, 3)))
